@@ -1,0 +1,7 @@
+"""motornet_fn: differentiable biomechanical effectors for training neural-network controllers.
+
+A functional re-build of MotorNet (Codol et al., eLife 2023). See ``motornet_fn.core`` for the pure
+functions; the modules ``muscle``, ``skeleton``, ``effector``, ``environment``, ``policy`` and
+``plotor`` mirror MotorNet's class API.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,250 @@
+"""Effector = skeleton + muscles + geometry, stepped through time.
+
+One step reads as: geometry -> muscle derivative -> skeleton derivative -> integrate.
+
+Generalized forces (MotorNet's convention):
+
+    tau = -sum_m force_m * moment_arm_m + joint_load - damping * joint_velocity,
+
+and the endpoint load enters the skeleton through J(q)^T.
+
+Integrators (``EffectorSpec.integrator``):
+
+* ``"euler"``: MotorNet's scheme. Muscle state at t+1 from the geometry at t; skeleton explicit
+  Euler (position with the old velocity); joint limits; geometry at the new joint state.
+* ``"rk4_motornet"``: MotorNet's "rk4", kept only to reproduce its numbers. Its stages are chained
+  (k3 is evaluated at y + h/2 k1 + h/2 k2, k4 after a further h k3), every stage clips, and its final
+  position update uses only the old velocity, so it is first order.
+* ``"rk4"``: classic Runge-Kutta on the continuous ODE in (joint position, joint velocity, muscle
+  ODE variables), with muscle outputs evaluated at the current geometry; joint limits and activation
+  clipping are applied once, after the step. Fourth order on smooth trajectories.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import torch
+
+from motornet_fn.core import integrators
+from motornet_fn.core.tree import tree_map, tree_stack
+from motornet_fn.core.types import EffectorState, Geometry, JointState, Loads
+
+
+class EffectorParams(NamedTuple):
+    """Attributes: skeleton, muscle, geometry parameter NamedTuples; damping () joint damping
+    coefficient (N m s/rad)."""
+
+    skeleton: Any
+    muscle: Any
+    geometry: Any
+    damping: torch.Tensor
+
+
+class EffectorDerivative(NamedTuple):
+    """MotorNet's effector derivative.
+
+    Attributes:
+        muscle: the muscle model's derivative NamedTuple.
+        acceleration: (dof,) joint accelerations.
+    """
+
+    muscle: Any
+    acceleration: torch.Tensor
+
+
+class ContinuousState(NamedTuple):
+    """Variables of the continuous effector ODE.
+
+    Attributes:
+        joint: joint positions and velocities.
+        muscle: the muscle model's ODE variables (activation, [muscle length]).
+    """
+
+    joint: JointState
+    muscle: Any
+
+
+@dataclass(frozen=True)
+class EffectorSpec:
+    """Static structure of an effector.
+
+    Attributes:
+        skeleton: skeleton model (e.g. ``TwoDofArm()``).
+        muscle: muscle model (e.g. ``RigidTendonHillMuscle()``).
+        geometry: geometry model (path, polynomial or constant moment arms).
+        dt: timestep (s).
+        n_ministeps: integration sub-steps per timestep (action held constant).
+        integrator: ``"euler"``, ``"rk4"`` or ``"rk4_motornet"``.
+        muscle_names: one name per muscle.
+        init_dt: step used for the muscle's initial state (MotorNet builds some muscles with ``dt``,
+            others with ``dt / n_ministeps``); ``None`` means ``dt / n_ministeps``.
+    """
+
+    skeleton: Any
+    muscle: Any
+    geometry: Any
+    dt: float = 0.01
+    n_ministeps: int = 1
+    integrator: str = "euler"
+    muscle_names: tuple = ()
+    init_dt: float | None = None
+
+    def __post_init__(self):
+        if self.integrator not in INTEGRATORS:
+            raise ValueError(f"unknown integrator {self.integrator!r}; valid names: {sorted(INTEGRATORS)}")
+        if not (isinstance(self.n_ministeps, int) and self.n_ministeps >= 1):
+            raise ValueError(f"n_ministeps must be a positive int, got {self.n_ministeps!r}")
+        if not (float(self.dt) > 0):
+            raise ValueError(f"dt must be > 0 seconds, got {self.dt!r}")
+
+    @property
+    def n_muscles(self) -> int:
+        return len(self.muscle_names)
+
+    @property
+    def dof(self) -> int:
+        return self.skeleton.dof
+
+    @property
+    def space_dim(self) -> int:
+        return self.skeleton.space_dim
+
+    @property
+    def minidt(self) -> float:
+        return self.dt / self.n_ministeps
+
+
+# ---------------------------------------------------------------------------------------- pieces
+def compute_geometry(spec: EffectorSpec, params: EffectorParams, joint: JointState) -> Geometry:
+    """Musculotendon geometry at ``joint``."""
+    return spec.geometry(spec.skeleton, params.skeleton, params.geometry, joint)
+
+
+def generalized_force(params: EffectorParams, force: torch.Tensor, geometry: Geometry, joint: JointState,
+                      joint_load: torch.Tensor) -> torch.Tensor:
+    """(..., dof) generalized forces from muscle forces (..., n_muscles), loads and damping."""
+    muscle_torque = torch.sum(force.unsqueeze(-2) * geometry.moment_arm, dim=-1)
+    return -muscle_torque + joint_load - params.damping * joint.vel
+
+
+def default_loads(spec: EffectorSpec, like: torch.Tensor) -> Loads:
+    """Zero endpoint and joint loads."""
+    return Loads(like.new_zeros(spec.space_dim), like.new_zeros(spec.dof))
+
+
+def initial_state(spec: EffectorSpec, params: EffectorParams, joint: JointState) -> EffectorState:
+    """Effector state at rest (minimum activation) consistent with ``joint``."""
+    geometry = compute_geometry(spec, params, joint)
+    dt = spec.init_dt if spec.init_dt is not None else spec.minidt
+    return EffectorState(joint, spec.muscle.initial_state(params.muscle, geometry, dt), geometry)
+
+
+def cartesian(spec: EffectorSpec, params: EffectorParams, joint: JointState):
+    """Endpoint position and velocity."""
+    return spec.skeleton.forward_kinematics(params.skeleton, joint)
+
+
+# ------------------------------------------------------------------------ MotorNet's discrete scheme
+def motornet_derivative(spec, params, state: EffectorState, action, loads: Loads) -> EffectorDerivative:
+    """MotorNet's ``Effector.ode``: muscle derivative and joint accelerations from the stored state."""
+    force = state.muscle.force
+    tau = generalized_force(params, force, state.geometry, state.joint, loads.joint)
+    acc = spec.skeleton.acceleration(params.skeleton, state.joint, tau, loads.endpoint)
+    return EffectorDerivative(spec.muscle.derivative(params.muscle, state.muscle, action), acc)
+
+
+def motornet_update(spec, params, state: EffectorState, derivative: EffectorDerivative, dt: float) -> EffectorState:
+    """MotorNet's ``integration_step``: muscle at the old geometry, skeleton Euler, new geometry."""
+    muscle = spec.muscle.integrate(params.muscle, state.muscle, derivative.muscle, state.geometry, dt)
+    joint = spec.skeleton.euler_update(params.skeleton, state.joint, derivative.acceleration, dt)
+    return EffectorState(joint, muscle, compute_geometry(spec, params, joint))
+
+
+def euler_step(spec, params, state, action, loads, dt) -> EffectorState:
+    """MotorNet's Euler step."""
+    return motornet_update(spec, params, state, motornet_derivative(spec, params, state, action, loads), dt)
+
+
+def rk4_motornet_step(spec, params, state, action, loads, dt) -> EffectorState:
+    """MotorNet's chained, first-order "rk4" step (parity only)."""
+    f = lambda s: motornet_derivative(spec, params, s, action, loads)  # noqa: E731
+    k1 = f(state)
+    s = motornet_update(spec, params, state, k1, dt / 2)
+    k2 = f(s)
+    s = motornet_update(spec, params, s, k2, dt / 2)
+    k3 = f(s)
+    s = motornet_update(spec, params, s, k3, dt)
+    k4 = f(s)
+    k = tree_map(lambda a, b, c, d: (a + 2 * (b + c) + d) / 6, k1, k2, k3, k4)
+    return motornet_update(spec, params, state, k, dt)
+
+
+# ------------------------------------------------------------------------------- continuous ODE
+def continuous_derivative(spec, params, y: ContinuousState, action, loads: Loads) -> ContinuousState:
+    """Right-hand side of the continuous effector ODE, dy/dt."""
+    geometry = compute_geometry(spec, params, y.joint)
+    muscle = spec.muscle.outputs(params.muscle, y.muscle, geometry)
+    tau = generalized_force(params, muscle.force, geometry, y.joint, loads.joint)
+    acc = spec.skeleton.acceleration(params.skeleton, y.joint, tau, loads.endpoint)
+    d_muscle = spec.muscle.ode_rhs(params.muscle, y.muscle, action, geometry)
+    return ContinuousState(JointState(y.joint.vel, acc), d_muscle)
+
+
+def to_continuous(spec, state: EffectorState) -> ContinuousState:
+    """Continuous ODE variables held in an effector state."""
+    return ContinuousState(state.joint, spec.muscle.ode_vars(state.muscle))
+
+
+def from_continuous(spec, params, y: ContinuousState) -> EffectorState:
+    """Project ODE variables onto their admissible set and complete the effector state."""
+    joint = spec.skeleton.clip(params.skeleton, y.joint)
+    muscle_vars = spec.muscle.project_vars(params.muscle, y.muscle)
+    geometry = compute_geometry(spec, params, joint)
+    return EffectorState(joint, spec.muscle.outputs(params.muscle, muscle_vars, geometry), geometry)
+
+
+def rk4_step(spec, params, state, action, loads, dt) -> EffectorState:
+    """Classic RK4 on the continuous ODE."""
+    f = lambda y: continuous_derivative(spec, params, y, action, loads)  # noqa: E731
+    return from_continuous(spec, params, integrators.rk4(f, to_continuous(spec, state), dt))
+
+
+INTEGRATORS: dict[str, Callable] = {"euler": euler_step, "rk4": rk4_step, "rk4_motornet": rk4_motornet_step}
+
+
+# --------------------------------------------------------------------------------- step / rollout
+def step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor,
+         loads: Loads | None = None) -> EffectorState:
+    """Advance one timestep ``spec.dt`` with ``spec.n_ministeps`` sub-steps.
+
+    Args:
+        action: (..., n_muscles) excitation, clipped to [min_activation, 1].
+        loads: endpoint (..., space_dim) and joint (..., dof) loads; zero if None.
+    """
+    loads = default_loads(spec, action) if loads is None else loads
+    action = spec.muscle.clip_activation(params.muscle, action)
+    integrate = INTEGRATORS[spec.integrator]
+    for _ in range(spec.n_ministeps):
+        state = integrate(spec, params, state, action, loads, spec.minidt)
+    return state
+
+
+def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, actions: torch.Tensor,
+            loads: Loads | None = None, time_varying_loads: bool = False) -> EffectorState:
+    """Step through an action sequence.
+
+    Args:
+        actions: (T, ..., n_muscles).
+        loads: constant loads, or (with ``time_varying_loads=True``) loads whose fields carry a
+            leading time dim T.
+
+    Returns:
+        EffectorState with a leading time dim of T + 1 (index 0 is ``state``).
+    """
+    states = [state]
+    for t in range(actions.shape[0]):
+        step_loads = tree_map(lambda x: x[t], loads) if (loads is not None and time_varying_loads) else loads
+        state = step(spec, params, state, actions[t], step_loads)
+        states.append(state)
+    return tree_stack(states)

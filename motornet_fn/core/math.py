@@ -1,0 +1,29 @@
+"""Gradient-safe numerical helpers (double-``where`` pattern) and small rotations."""
+from __future__ import annotations
+
+import torch
+
+
+def safe_div(num: torch.Tensor, den: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
+    """``num / den`` where ``den != 0``, else ``fill``; gradients stay finite at ``den == 0``."""
+    ok = den != 0
+    safe_den = torch.where(ok, den, torch.ones_like(den))
+    return torch.where(ok, num / safe_den, torch.full_like(num / safe_den, fill))
+
+
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """``sqrt(x)`` for ``x > 0``, 0 elsewhere, with zero (not NaN/inf) gradient at and below 0."""
+    ok = x > 0
+    return torch.where(ok, torch.sqrt(torch.where(ok, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
+def safe_norm(x: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Tensor:
+    """Euclidean norm along ``dim`` whose gradient is 0 (not NaN) at the zero vector."""
+    return safe_sqrt(torch.sum(x * x, dim=dim, keepdim=keepdim))
+
+
+def rotate2d(coords: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate planar points. coords: (..., 2, P), angle: (..., P) -> (..., 2, P)."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    x, y = coords[..., 0, :], coords[..., 1, :]
+    return torch.stack([x * c - y * s, x * s + y * c], dim=-2)

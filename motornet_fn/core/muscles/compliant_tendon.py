@@ -1,0 +1,171 @@
+"""Compliant-tendon Hill muscle of Kistemaker, Wong & Gribble (2010), as in MotorNet's
+``CompliantTendonHillMuscle``.
+
+The muscle length l_m is a state. Tendon force F_SE = min(1, k_se * ((l_mt - l_m - l0_se) / l0_se)^2)
+(k_se = 1/0.04^2) balances the contractile element: the active force F_SE - F_PE is inverted through
+the Hill force-velocity relation to give the normalized contraction velocity v_n, and
+d l_m / dt = v_n * l0_ce (the rate MotorNet integrates; the reported ``muscle_velocity`` is
+v_n * vmax with vmax = 10 l0_ce, as MotorNet reports it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from motornet_fn.core.math import safe_sqrt
+from motornet_fn.core.muscles.base import MuscleModel
+from motornet_fn.core.muscles.rigid_tendon import (
+    K_SE, S_AS, HillParams, active_force_length, b_rel, hill_derived,
+)
+from motornet_fn.core.types import Geometry
+
+
+class CompliantState(NamedTuple):
+    """Attributes: each (n_muscles,): activation; muscle_length (m); muscle_velocity (v_n * vmax);
+    flpe (passive force-length); flse (tendon force, normalized); active_force (normalized);
+    force (N)."""
+
+    activation: torch.Tensor
+    muscle_length: torch.Tensor
+    muscle_velocity: torch.Tensor
+    flpe: torch.Tensor
+    flse: torch.Tensor
+    active_force: torch.Tensor
+    force: torch.Tensor
+
+
+class CompliantDerivative(NamedTuple):
+    """MotorNet's compliant-muscle derivative.
+
+    Attributes:
+        activation: (n_muscles,) da/dt (1/s).
+        velocity_n: (n_muscles,) normalized contraction velocity v_n; d(l_m / l0_ce)/dt = v_n.
+    """
+
+    activation: torch.Tensor
+    velocity_n: torch.Tensor
+
+
+class CompliantVars(NamedTuple):
+    """Attributes: activation (n_muscles,); muscle_length (n_muscles,) in m."""
+
+    activation: torch.Tensor
+    muscle_length: torch.Tensor
+
+
+def normalized_velocity(len_n, activation, active_force):
+    """Contraction velocity (normalized) at which the contractile element produces ``active_force``.
+
+    Inverts the Kistemaker et al. (2010) force-velocity relation: the concentric Hill hyperbola when
+    active_force < a * F_CE, otherwise the eccentric branch (root of a quadratic).
+    """
+    flce = active_force_length(len_n)
+    a_rel = torch.where(len_n < 1.0, 0.41 * flce, torch.full_like(flce, 0.41))
+    b_rel_st = b_rel(activation)
+    f_x_a = flce * activation
+    dfdvcon0 = (f_x_a + activation * a_rel) / b_rel_st
+    p1 = -f_x_a * 0.5 / (S_AS - dfdvcon0 * 2.0)
+    p3 = -1.5 * f_x_a
+    p2_term = (4 * ((f_x_a * 0.5) ** 2) * (-S_AS)) / (S_AS - dfdvcon0 * 2)
+    f = active_force
+    disc = (
+        f**2 + 2 * f * p1 * S_AS + 2 * f * p3 + p1**2 * S_AS**2 + 2 * p1 * p3 * S_AS + p2_term + p3**2
+    )
+    concentric = f < f_x_a
+    nom = torch.where(concentric, b_rel_st * (f - f_x_a), -f + p1 * S_AS - p3 - safe_sqrt(disc))
+    den = torch.where(concentric, f + activation * a_rel, torch.full_like(f, -2 * S_AS))
+    return nom / den
+
+
+@dataclass(frozen=True)
+class CompliantTendonHillMuscle(MuscleModel):
+    name = "CompliantTendonHillMuscle"
+    state_names = (
+        "activation", "muscle length", "muscle velocity", "force-length PE", "force-length SE",
+        "active force", "force",
+    )
+    required = ("max_isometric_force", "tendon_length", "optimal_muscle_length")
+    defaults = {"normalized_slack_muscle_length": 1.4}
+    activation_defaults = {"min_activation": 0.01, "tau_activation": 0.015, "tau_deactivation": 0.05}
+    Params = HillParams
+    State = CompliantState
+    Vars = CompliantVars
+    Derivative = CompliantDerivative
+
+    def validate_params(self, fields):
+        super().validate_params(fields)
+        if (fields["tendon_length"] <= 0).any():
+            raise ValueError(f"tendon_length must be > 0 for a compliant tendon, got {fields['tendon_length'].tolist()}")
+
+    def _forces(self, params, muscle_len, musculotendon_len, cap_passive: bool):
+        l0_ce, l0_se = params.optimal_muscle_length, params.tendon_length
+        l0_pe, k_pe, _ = hill_derived(params)
+        tendon_strain = torch.clamp((musculotendon_len - muscle_len - l0_se) / l0_se, min=0.0)
+        muscle_strain = torch.clamp((muscle_len - l0_pe) / l0_ce, min=0.0)
+        flse = torch.clamp(K_SE * (tendon_strain**2), max=1.0)
+        flpe = k_pe * (muscle_strain**2)
+        if cap_passive:
+            flpe = torch.clamp(flpe, max=1.0)
+        return flse, flpe, torch.clamp(flse - flpe, min=0.0)
+
+    # continuous ODE -----------------------------------------------------------------
+    def ode_vars(self, state):
+        return CompliantVars(state.activation, state.muscle_length)
+
+    def outputs(self, params, ode_vars, geometry: Geometry):
+        a, lm = ode_vars
+        flse, flpe, active = self._forces(params, lm, geometry.length, cap_passive=False)
+        vel_n = normalized_velocity(lm / params.optimal_muscle_length, a, active)
+        _, _, vmax = hill_derived(params)
+        return CompliantState(a, lm, vel_n * vmax, flpe, flse, active, flse * params.max_isometric_force)
+
+    def ode_rhs(self, params, ode_vars, action, geometry: Geometry):
+        a, lm = ode_vars
+        _, _, active = self._forces(params, lm, geometry.length, cap_passive=False)
+        vel_n = normalized_velocity(lm / params.optimal_muscle_length, a, active)
+        return CompliantVars(self.activation_rhs(params, action, a), vel_n * params.optimal_muscle_length)
+
+    # MotorNet's discrete scheme ---------------------------------------------------------
+    def derivative(self, params, state, action):
+        len_n = state.muscle_length / params.optimal_muscle_length
+        vel_n = normalized_velocity(len_n, state.activation, state.active_force)
+        return CompliantDerivative(self.activation_rhs(params, action, state.activation), vel_n)
+
+    def integrate(self, params, state, derivative, geometry: Geometry, dt: float):
+        # Forces come from the length *before* the update (MotorNet's lagged scheme).
+        l0_ce = params.optimal_muscle_length
+        flse, flpe, active = self._forces(params, state.muscle_length, geometry.length, cap_passive=False)
+        activation = self.clip_activation(params, state.activation + derivative.activation * dt)
+        new_len = (state.muscle_length / l0_ce + dt * derivative.velocity_n) * l0_ce
+        _, _, vmax = hill_derived(params)
+        return CompliantState(
+            activation, new_len, derivative.velocity_n * vmax, flpe, flse, active,
+            flse * params.max_isometric_force,
+        )
+
+    def equilibrium_length(self, params, musculotendon_len):
+        """Muscle length (m) at which passive muscle and tendon forces balance (MotorNet's initial
+        guess): all slack to the tendon below l0_se, all extra length to the muscle up to its slack
+        length, then the root of k_pe x_m^2 = k_se x_t^2. Negative musculotendon length gives -1."""
+        l0_ce, l0_se = params.optimal_muscle_length, params.tendon_length
+        l0_pe, k_pe, _ = hill_derived(params)
+        lmt = musculotendon_len
+        stretched = (
+            k_pe * l0_pe * l0_se**2 - K_SE * (l0_ce**2) * lmt + K_SE * l0_ce**2 * l0_se
+            - l0_ce * l0_se * torch.sqrt(k_pe * K_SE) * (-lmt + l0_pe + l0_se)
+        ) / (k_pe * l0_se**2 - K_SE * l0_ce**2)
+        return torch.where(
+            lmt < 0.0, torch.full_like(lmt, -1.0),
+            torch.where(lmt < l0_se, (0.001 * l0_ce).expand_as(lmt),
+            torch.where(lmt < l0_se + l0_pe, lmt - l0_se, stretched)))
+
+    def initial_state(self, params, geometry: Geometry, dt: float):
+        lmt = geometry.length
+        a = params.min_activation.expand_as(lmt)
+        lm = self.equilibrium_length(params, lmt)
+        _, _, active = self._forces(params, lm, lmt, cap_passive=True)
+        vel_n = normalized_velocity(lm / params.optimal_muscle_length, a, active)
+        start = CompliantState(a, lm, *([torch.zeros_like(lm)] * 5))
+        return self.integrate(params, start, CompliantDerivative(torch.zeros_like(a), vel_n), geometry, dt)

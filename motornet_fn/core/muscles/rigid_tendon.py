@@ -1,0 +1,127 @@
+"""Rigid-tendon Hill muscle of Kistemaker, Wong & Gribble (2010), as in MotorNet's
+``RigidTendonHillMuscle``.
+
+Kistemaker DA, Wong JD, Gribble PL (2010). The central nervous system does not minimize energy cost
+in arm movements. J Neurophysiol 104(6):2985-94. doi:10.1152/jn.00483.2010
+
+With l = muscle length / l0_ce, v = muscle velocity / vmax (vmax = 10 l0_ce):
+
+    F_PE = k_pe * max(0, (l_m - l0_pe) / l0_ce)^2,        k_pe = 1 / (1.66 - l0_pe / l0_ce)^2
+    F_CE(l) = max(0.01, 1 - (l - 1)^2 / 0.66^2)
+    F_V: Hill hyperbola (v < 0, concentric; a_rel, b_rel from activation and F_CE) joined to an
+         eccentric hyperbola with asymptote slope s_as = 0.001,
+    force = (F_V(a, l, v) + F_PE) * max_isometric_force.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from motornet_fn.core.math import safe_div
+from motornet_fn.core.muscles.base import MuscleModel
+from motornet_fn.core.types import Geometry
+
+#: Kistemaker et al. (2010) constants, as used by MotorNet.
+S_AS = 0.001  # slope of the eccentric asymptote
+F_ISO_N_DEN = 0.66**2  # width of the force-length parabola
+K_SE = 1 / (0.04**2)  # tendon stiffness (strain 0.04 at max isometric force)
+Q_CRIT = 0.3  # activation below which b_rel depends on activation
+MIN_FLCE = 0.01  # floor of the active force-length curve
+
+
+class HillParams(NamedTuple):
+    """Attributes: each (n_muscles,): max_isometric_force (N); tendon_length l0_se (m);
+    optimal_muscle_length l0_ce (m); normalized_slack_muscle_length (l0_pe / l0_ce);
+    min_activation; tau_activation, tau_deactivation (s)."""
+
+    max_isometric_force: torch.Tensor
+    tendon_length: torch.Tensor
+    optimal_muscle_length: torch.Tensor
+    normalized_slack_muscle_length: torch.Tensor
+    min_activation: torch.Tensor
+    tau_activation: torch.Tensor
+    tau_deactivation: torch.Tensor
+
+
+class HillState(NamedTuple):
+    """Attributes: each (n_muscles,): activation; muscle_length (m); muscle_velocity (m/s);
+    flpe (passive force-length, normalized); flce (active force-length); fvce (force-velocity
+    factor, Thelen/MuJoCo; for Kistemaker the active force normalized by max force); force (N)."""
+
+    activation: torch.Tensor
+    muscle_length: torch.Tensor
+    muscle_velocity: torch.Tensor
+    flpe: torch.Tensor
+    flce: torch.Tensor
+    fvce: torch.Tensor
+    force: torch.Tensor
+
+
+def hill_derived(params):
+    """(l0_pe, k_pe, vmax) as MotorNet computes them at build time."""
+    l0_ce = params.optimal_muscle_length
+    l0_pe = params.normalized_slack_muscle_length * l0_ce
+    k_pe = 1 / ((1.66 - l0_pe / l0_ce) ** 2)
+    return l0_pe, k_pe, 10 * l0_ce
+
+
+def b_rel(activation: torch.Tensor) -> torch.Tensor:
+    """Hill's b_rel as a function of activation (Kistemaker et al. 2010)."""
+    return torch.where(
+        activation < Q_CRIT,
+        5.2 * (1 - 0.9 * ((activation - Q_CRIT) / (5e-3 - Q_CRIT))) ** 2,
+        torch.full_like(activation, 5.2),
+    )
+
+
+def active_force_length(len_n: torch.Tensor) -> torch.Tensor:
+    """Normalized active force-length curve (parabola floored at MIN_FLCE)."""
+    return torch.clamp(1 + (-(len_n**2) + 2 * len_n - 1) / F_ISO_N_DEN, min=MIN_FLCE)
+
+
+@dataclass(frozen=True)
+class RigidTendonHillMuscle(MuscleModel):
+    name = "RigidTendonHillMuscle"
+    state_names = (
+        "activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
+        "force-velocity CE", "force",
+    )
+    required = ("max_isometric_force", "tendon_length", "optimal_muscle_length")
+    defaults = {"normalized_slack_muscle_length": 1.4}
+    activation_defaults = {"min_activation": 0.001, "tau_activation": 0.015, "tau_deactivation": 0.05}
+    Params = HillParams
+    State = HillState
+
+    def outputs(self, params, ode_vars, geometry: Geometry):
+        a = ode_vars.activation
+        l0_ce = params.optimal_muscle_length
+        l0_pe, k_pe, vmax = hill_derived(params)
+        muscle_len = torch.clamp(geometry.length - params.tendon_length, min=0.0)
+        muscle_vel = geometry.velocity
+        strain = torch.clamp((muscle_len - l0_pe) / l0_ce, min=0.0)
+        len_n = muscle_len / l0_ce
+        vel_n = muscle_vel / vmax
+
+        flpe = k_pe * (strain**2)
+        flce = active_force_length(len_n)
+        a_rel = torch.where(len_n > 1.0, 0.41 * flce, torch.full_like(flce, 0.41))
+        b_rel_st = b_rel(a)
+        dfdvcon0 = a * (flce + a_rel) / b_rel_st  # inverse slope at the isometric point, concentric side
+        f_x_a = flce * a
+        p_nom = f_x_a * 0.5
+        p_den = S_AS - dfdvcon0 * 2.0
+        p1 = -p_nom / p_den
+        p2 = (p_nom**2) / p_den
+        p3 = -1.5 * f_x_a
+        concentric = vel_n < 0
+        nom = torch.where(
+            concentric,
+            vel_n * a * a_rel + f_x_a * b_rel_st,
+            -p1 * p3 + p1 * S_AS * vel_n + p2 - p3 * vel_n + S_AS * vel_n**2,
+        )
+        den = torch.where(concentric, b_rel_st - vel_n, p1 + vel_n)
+        active = torch.clamp(safe_div(nom, den), min=0.0)
+        force = (active + flpe) * params.max_isometric_force
+        return HillState(a, muscle_len, muscle_vel, flpe, flce, active, force)

@@ -1,0 +1,74 @@
+"""A point mass moving freely in ``space_dim`` dimensions (MotorNet's ``PointMass``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from motornet_fn.core.skeletons.base import SkeletonModel, as_scalar, as_vector, check_bounds
+from motornet_fn.core.types import CartesianState, JointState, PointKinematics
+
+
+class PointMassParams(NamedTuple):
+    """Attributes: mass () in kg; pos/vel lower/upper bounds, each (space_dim,) in m and m/s."""
+
+    mass: torch.Tensor
+    pos_lower_bound: torch.Tensor
+    pos_upper_bound: torch.Tensor
+    vel_lower_bound: torch.Tensor
+    vel_upper_bound: torch.Tensor
+
+
+@dataclass(frozen=True)
+class PointMass(SkeletonModel):
+    """Point mass: m x'' = f + f_endpoint. Its joint state is its position; bodies >= 1 move with it."""
+
+    n_dims: int = 2
+    name = "PointMass"
+    Params = PointMassParams
+
+    def __post_init__(self):
+        if not isinstance(self.n_dims, int) or self.n_dims < 1:
+            raise ValueError(f"space_dim must be a positive int, got {self.n_dims!r}")
+
+    @property
+    def dof(self) -> int:
+        return self.n_dims
+
+    @property
+    def space_dim(self) -> int:
+        return self.n_dims
+
+    def make_params(self, mass=1.0, pos_lower_bound=-1.0, pos_upper_bound=1.0, vel_lower_bound=-1000.0,
+                    vel_upper_bound=1000.0, dtype=torch.float32, device=None) -> PointMassParams:
+        n = self.dof
+        p = PointMassParams(
+            as_scalar("mass", mass, dtype, device, positive=True),
+            as_vector("pos_lower_bound", pos_lower_bound, n, dtype, device),
+            as_vector("pos_upper_bound", pos_upper_bound, n, dtype, device),
+            as_vector("vel_lower_bound", vel_lower_bound, n, dtype, device),
+            as_vector("vel_upper_bound", vel_upper_bound, n, dtype, device),
+        )
+        check_bounds(p.pos_lower_bound, p.pos_upper_bound, "pos")
+        check_bounds(p.vel_lower_bound, p.vel_upper_bound, "vel")
+        return p
+
+    def acceleration(self, params, joint, torque, endpoint_load):
+        return (torque + endpoint_load) / params.mass[..., None]
+
+    def forward_kinematics(self, params, joint):
+        return CartesianState(joint.pos, joint.vel)
+
+    def fixation_points(self, params, joint, coordinates, bodies, motornet_velocity=True):
+        moving = torch.as_tensor(np.asarray(bodies) != 0, device=coordinates.device)  # (P,)
+        pos = joint.pos.unsqueeze(-1)  # (..., D, 1)
+        vel = joint.vel.unsqueeze(-1)
+        zero = torch.zeros((), dtype=pos.dtype, device=pos.device)
+        world_pos = torch.where(moving, pos, zero) + coordinates
+        world_vel = torch.where(moving, vel, zero).expand_as(world_pos)
+        eye = torch.eye(self.dof, dtype=pos.dtype, device=pos.device).unsqueeze(-1)  # (D, dof, 1)
+        jac = torch.where(moving, eye, zero)
+        jac = jac.expand(*world_pos.shape[:-2], *jac.shape)
+        return PointKinematics(world_pos, world_vel, jac)

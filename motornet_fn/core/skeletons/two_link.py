@@ -1,0 +1,159 @@
+"""Planar two-link arm (shoulder, elbow) with MotorNet's ``TwoDofArm`` dynamics.
+
+M(q) q'' = tau + J(q)^T f_endpoint - C(q, q') - viscosity * q', with
+M11 = m1 l1g^2 + I1 + m2 (l2g^2 + l1^2) + I2 + 2 m2 l1 l2g cos(q1), M12 = m2 l2g^2 + I2 + m2 l1 l2g cos(q1),
+M22 = m2 l2g^2 + I2, C = m2 l1 l2g sin(q1) [-(2 q0' + q1') q1', q0'^2].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from motornet_fn.core.skeletons.base import SkeletonModel, as_scalar, as_vector, check_bounds
+from motornet_fn.core.types import CartesianState, JointState, PointKinematics
+
+
+class TwoLinkParams(NamedTuple):
+    """Attributes: m1, m2 (kg); l1g, l2g centre-of-mass distance from the proximal joint (m);
+    i1, i2 inertia about the centre of mass (kg m^2); l1, l2 link lengths (m); viscosity (N m s/rad);
+    pos/vel lower/upper bounds (2,) in rad and rad/s. All scalars are 0-dim tensors."""
+
+    m1: torch.Tensor
+    m2: torch.Tensor
+    l1g: torch.Tensor
+    l2g: torch.Tensor
+    i1: torch.Tensor
+    i2: torch.Tensor
+    l1: torch.Tensor
+    l2: torch.Tensor
+    viscosity: torch.Tensor
+    pos_lower_bound: torch.Tensor
+    pos_upper_bound: torch.Tensor
+    vel_lower_bound: torch.Tensor
+    vel_upper_bound: torch.Tensor
+
+
+#: MotorNet's TwoDofArm defaults.
+TWO_DOF_ARM_DEFAULTS = dict(m1=1.864572, m2=1.534315, l1g=0.180496, l2g=0.181479, i1=0.013193, i2=0.020062,
+                            l1=0.309, l2=0.26, viscosity=0.0)
+#: The arm of Nijhof & Kouwenhoven (2000) used by MotorNet's Arm26 effectors and Reacher.
+ARM26_SKELETON = dict(m1=1.82, m2=1.43, l1g=0.135, l2g=0.165, i1=0.051, i2=0.057, l1=0.309, l2=0.333)
+
+
+@dataclass(frozen=True)
+class TwoDofArm(SkeletonModel):
+    """Planar two-link arm. Bodies: 0 world, 1 upper arm (angle q0), 2 forearm (angle q0 + q1).
+
+    MotorNet's point velocities (``motornet_velocity=True``) differ from the exact time derivative
+    for forearm points: MotorNet multiplies the forearm-rotation term by (q0' + q1') in addition to
+    counting q0' through the shoulder term. ``motornet_velocity=False`` gives the exact J(q) q'.
+    """
+
+    name = "TwoDofArm"
+    Params = TwoLinkParams
+
+    @property
+    def dof(self) -> int:
+        return 2
+
+    @property
+    def space_dim(self) -> int:
+        return 2
+
+    def make_params(self, dtype=torch.float32, device=None, pos_lower_bound=None, pos_upper_bound=None,
+                    vel_lower_bound=-1000.0, vel_upper_bound=1000.0, **kwargs) -> TwoLinkParams:
+        unknown = sorted(set(kwargs) - set(TWO_DOF_ARM_DEFAULTS))
+        if unknown:
+            raise TypeError(f"TwoDofArm: unknown parameter(s) {unknown}; expected {sorted(TWO_DOF_ARM_DEFAULTS)}")
+        values = {**TWO_DOF_ARM_DEFAULTS, **kwargs}
+        scalars = {k: as_scalar(k, values[k], dtype, device, positive=(k != "viscosity")) for k in TWO_DOF_ARM_DEFAULTS}
+        lb = np.deg2rad([0.0, 0.0]) if pos_lower_bound is None else pos_lower_bound
+        ub = np.deg2rad([140.0, 160.0]) if pos_upper_bound is None else pos_upper_bound
+        p = TwoLinkParams(
+            **scalars,
+            pos_lower_bound=as_vector("pos_lower_bound", lb, 2, dtype, device),
+            pos_upper_bound=as_vector("pos_upper_bound", ub, 2, dtype, device),
+            vel_lower_bound=as_vector("vel_lower_bound", vel_lower_bound, 2, dtype, device),
+            vel_upper_bound=as_vector("vel_upper_bound", vel_upper_bound, 2, dtype, device),
+        )
+        check_bounds(p.pos_lower_bound, p.pos_upper_bound, "pos")
+        check_bounds(p.vel_lower_bound, p.vel_upper_bound, "vel")
+        return p
+
+    def mass_matrix_terms(self, p):
+        """Constant and cos(q1)-proportional parts of the mass matrix (M11, M12, M22)."""
+        c11 = p.m1 * p.l1g**2 + p.i1 + p.m2 * (p.l2g**2 + p.l1**2) + p.i2
+        c12 = p.m2 * (p.l2g**2) + p.i2
+        m11 = 2 * p.m2 * p.l1 * p.l2g
+        m12 = p.m2 * p.l1 * p.l2g
+        return c11, c12, m11, m12
+
+    def endpoint_jacobian(self, params, pos: torch.Tensor) -> torch.Tensor:
+        """d(endpoint)/dq, (..., 2, 2)."""
+        p = params
+        q0, q1 = pos[..., 0], pos[..., 1]
+        s1, c1 = torch.sin(q0), torch.cos(q0)
+        s12, c12 = torch.sin(q0 + q1), torch.cos(q0 + q1)
+        j11 = -p.l1 * s1 - p.l2 * s12
+        j12 = -p.l2 * s12
+        j21 = p.l1 * c1 + p.l2 * c12
+        j22 = p.l2 * c12
+        return torch.stack([torch.stack([j11, j12], -1), torch.stack([j21, j22], -1)], -2)
+
+    def acceleration(self, params, joint, torque, endpoint_load):
+        p = params
+        q1 = joint.pos[..., 1]
+        v0, v1 = joint.vel[..., 0], joint.vel[..., 1]
+        c2, s2 = torch.cos(q1), torch.sin(q1)
+        c11, c12, m11, m12 = self.mass_matrix_terms(p)
+        inertia_11 = c11 + c2 * m11
+        inertia_12 = c12 + c2 * m12
+        inertia_22 = c12 + c2 * 0.0
+        coriolis_1 = (-m12 * s2 * (2 * v0 + v1)) * v1 + p.viscosity * v0
+        coriolis_2 = (m12 * s2 * v0) * v0 + p.viscosity * v1
+        jac = self.endpoint_jacobian(p, joint.pos)
+        fx, fy = endpoint_load[..., 0], endpoint_load[..., 1]
+        tau0 = torque[..., 0] + (jac[..., 0, 0] * fx + jac[..., 1, 0] * fy)
+        tau1 = torque[..., 1] + (jac[..., 0, 1] * fx + jac[..., 1, 1] * fy)
+        rhs0, rhs1 = -coriolis_1 + tau0, -coriolis_2 + tau1
+        inv_det = 1 / (inertia_11 * inertia_22 - inertia_12 * inertia_12)
+        acc0 = (inv_det * inertia_22) * rhs0 + (inv_det * -inertia_12) * rhs1
+        acc1 = (inv_det * -inertia_12) * rhs0 + (inv_det * inertia_11) * rhs1
+        return torch.stack([acc0, acc1], dim=-1)
+
+    def forward_kinematics(self, params, joint):
+        p = params
+        q0, q1 = joint.pos[..., 0], joint.pos[..., 1]
+        v0, v1 = joint.vel[..., 0], joint.vel[..., 1]
+        c1, s1 = torch.cos(q0), torch.sin(q0)
+        c12, s12 = torch.cos(q0 + q1), torch.sin(q0 + q1)
+        x = p.l1 * c1 + p.l2 * c12
+        y = p.l1 * s1 + p.l2 * s12
+        vx = -(p.l1 * s1 + p.l2 * s12) * v0 - p.l2 * s12 * v1
+        vy = (p.l1 * c1 + p.l2 * c12) * v0 + p.l2 * c12 * v1
+        return CartesianState(torch.stack([x, y], -1), torch.stack([vx, vy], -1))
+
+    def fixation_points(self, params, joint, coordinates, bodies, motornet_velocity=True):
+        bodies = np.asarray(bodies)
+        device = coordinates.device
+        on_arm = torch.as_tensor(bodies != 0, device=device)
+        on_forearm = torch.as_tensor(bodies == 2, device=device)
+        q0, q1 = joint.pos[..., 0:1], joint.pos[..., 1:2]  # (..., 1)
+        v0, v1 = joint.vel[..., 0:1, None], joint.vel[..., 1:2, None]  # (..., 1, 1)
+        zero = torch.zeros((), dtype=q0.dtype, device=device)
+        angle = torch.where(on_forearm, q0 + q1, torch.where(on_arm, q0, zero))  # (..., P)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        cx, cy = coordinates[0], coordinates[1]
+        rx, ry = cx * cos - cy * sin, cx * sin + cy * cos  # rotated coordinates R(angle) c
+        elbow = params.l1[..., None, None] * torch.stack([torch.cos(q0), torch.sin(q0)], dim=-2)  # (..., 2, 1)
+        pos = torch.stack([rx, ry], dim=-2) + torch.where(on_forearm, elbow, zero)
+        d_rot = torch.where(on_arm, torch.stack([-ry, rx], dim=-2), zero)  # d(R c)/d(angle)
+        d_elbow = torch.stack([-elbow[..., 1, :], elbow[..., 0, :]], dim=-2)
+        jac_shoulder = d_rot + torch.where(on_forearm, d_elbow, zero)
+        jac_elbow = torch.where(on_forearm, d_rot, zero)
+        elbow_rate = v1 + v0 if motornet_velocity else v1
+        vel = jac_shoulder * v0 + jac_elbow * elbow_rate
+        return PointKinematics(pos, vel, torch.stack([jac_shoulder, jac_elbow], dim=-2))
