@@ -1,0 +1,36 @@
+"""The functional core: pure torch functions over NamedTuple pytrees.
+
+Typical use::
+
+    from motornet_fn import core
+    spec, params = core.rigid_tendon_arm26()
+    state = core.initial_state(spec, params, core.JointState(pos, vel))
+    state = core.step(spec, params, state, action)
+
+Every function takes any number of leading batch dims and composes with ``torch.func``.
+"""
+from motornet_fn.core.build import (
+    PREBUILT, compliant_tendon_arm26, free_point_mass24, path_effector, prebuilt, reacher, relu_point_mass24,
+    resolve_integrator, rigid_tendon_arm26,
+)
+from motornet_fn.core.effector import (
+    INTEGRATORS, ContinuousState, EffectorDerivative, EffectorParams, EffectorSpec, cartesian, compute_geometry,
+    continuous_derivative, euler_step, from_continuous, generalized_force, initial_state, motornet_derivative,
+    motornet_update, rk4_motornet_step, rk4_step, rollout, step, to_continuous,
+)
+from motornet_fn.core.checks import check_state
+from motornet_fn.core.geometry import (
+    ConstantMomentArmGeometry, ConstantMomentArmParams, PathGeometry, PathParams, PolynomialGeometry,
+    PolynomialParams, arm26_params,
+)
+from motornet_fn.core.muscles import (
+    MUSCLES, CompliantTendonHillMuscle, MujocoHillMuscle, MuscleModel, ReluMuscle, RigidTendonHillMuscle,
+    RigidTendonHillMuscleThelen, get_muscle,
+)
+from motornet_fn.core.skeletons import SKELETONS, PointMass, SkeletonModel, TwoDofArm, get_skeleton
+from motornet_fn.core.types import (
+    CartesianState, EffectorState, Geometry, JointState, Loads, PointKinematics, geometry_from_tensor,
+    geometry_to_tensor, joint_from_tensor, joint_to_tensor, muscle_to_tensor,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -164,6 +164,12 @@ class MuscleModel:
         return self.outputs(params, self.Vars(activation), geometry)
 
     # ------------------------------------------------------------------ helpers
+    def proprioception_scales(self, params: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """(length_scale, velocity_scale), each (n_muscles,): MotorNet's ``l0_ce`` and ``vmax``
+        buffers, which normalize proprioceptive feedback. Ones for models without them."""
+        ones = torch.ones_like(params.max_isometric_force)
+        return ones, ones
+
     def state_index(self, name: str) -> int:
         """Row of ``name`` in MotorNet's (n_states, n_muscles) layout."""
         return self.state_names.index(name)

@@ -94,6 +94,9 @@ class CompliantTendonHillMuscle(MuscleModel):
     Vars = CompliantVars
     Derivative = CompliantDerivative
 
+    def proprioception_scales(self, params):
+        return params.optimal_muscle_length, 10 * params.optimal_muscle_length
+
     def validate_params(self, fields):
         super().validate_params(fields)
         if (fields["tendon_length"] <= 0).any():

@@ -79,6 +79,9 @@ class MujocoHillMuscle(MuscleModel):
     Params = MujocoHillParams
     State = HillState
 
+    def proprioception_scales(self, params):
+        return params.optimal_muscle_length, params.vmax
+
     def outputs(self, params, ode_vars, geometry: Geometry):
         a = ode_vars.activation
         p = params

@@ -94,6 +94,9 @@ class RigidTendonHillMuscle(MuscleModel):
     Params = HillParams
     State = HillState
 
+    def proprioception_scales(self, params):
+        return params.optimal_muscle_length, 10 * params.optimal_muscle_length
+
     def outputs(self, params, ode_vars, geometry: Geometry):
         a = ode_vars.activation
         l0_ce = params.optimal_muscle_length

@@ -1,0 +1,63 @@
+"""Sensory feedback as pure functions: proprioception, vision, delay lines and observation assembly.
+
+Delays follow MotorNet: a delay of ``d`` steps is a buffer of ``d`` frames; each observation first
+pushes the current frame and then reads the oldest, so the value seen is ``d - 1`` steps old (the
+default delay of one step means no lag). Noise is not drawn here: callers pass noise tensors (or
+zeros), keeping randomness explicit.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class SensoryBuffer(NamedTuple):
+    """Delay lines, oldest frame first.
+
+    Attributes:
+        proprioception: (d_proprio, 2 * n_muscles) past proprioceptive frames.
+        vision: (d_vision, space_dim) past visual frames.
+        action: (n_action_frames, n_muscles) past actions (may have 0 frames).
+    """
+
+    proprioception: torch.Tensor
+    vision: torch.Tensor
+    action: torch.Tensor
+
+
+def proprioception(muscle_model, muscle_params, muscle_state) -> torch.Tensor:
+    """(2 * n_muscles,): [muscle length / l0_ce, muscle velocity / vmax] (MotorNet's default)."""
+    length_scale, velocity_scale = muscle_model.proprioception_scales(muscle_params)
+    return torch.cat([muscle_state.muscle_length / length_scale, muscle_state.muscle_velocity / velocity_scale], -1)
+
+
+def fill_buffer(frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """(n_frames, ...) copies of ``frame`` (...): a delay line at rest. The frame axis comes first."""
+    return frame.unsqueeze(0).expand(n_frames, *frame.shape).clone()
+
+
+def push(line: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    """Drop the oldest frame of ``line`` (n, ...) and append ``frame`` (...)."""
+    return torch.cat([line[1:], frame.unsqueeze(0)], dim=0)
+
+
+def init_buffer(proprio: torch.Tensor, vision: torch.Tensor, action: torch.Tensor, proprio_delay: int,
+                vision_delay: int, action_frames: int) -> SensoryBuffer:
+    """Delay lines filled with the current frames (delays in steps, >= 1)."""
+    return SensoryBuffer(fill_buffer(proprio, proprio_delay), fill_buffer(vision, vision_delay),
+                         fill_buffer(action, action_frames))
+
+
+def update_buffer(buffer: SensoryBuffer, proprio: torch.Tensor, vision: torch.Tensor,
+                  action: torch.Tensor | None = None) -> SensoryBuffer:
+    """Push new frames; the action line only moves when an action is given."""
+    actions = buffer.action if action is None or buffer.action.shape[0] == 0 else push(buffer.action, action)
+    return SensoryBuffer(push(buffer.proprioception, proprio), push(buffer.vision, vision), actions)
+
+
+def observation(goal: torch.Tensor, buffer: SensoryBuffer) -> torch.Tensor:
+    """MotorNet's observation: [goal, delayed vision, delayed proprioception, action frames (oldest
+    first)] concatenated on the last dim."""
+    frames = [buffer.action[i] for i in range(buffer.action.shape[0])]
+    return torch.cat([goal, buffer.vision[0], buffer.proprioception[0], *frames], dim=-1)
