@@ -1,0 +1,173 @@
+"""The ``motornet-fn`` command: train, evaluate and plot reaching policies.
+
+    motornet-fn train                       # MotorNet's tutorial task, saved under runs/
+    motornet-fn train --effector RigidTendonArm26 --ensemble-size 10 --out runs/arm26
+    motornet-fn train --resume runs/arm26   # continue an interrupted or finished run
+    motornet-fn evaluate runs/arm26
+    motornet-fn plot runs/arm26
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from motornet_fn.core.build import PREBUILT
+from motornet_fn.core.muscles import MUSCLES
+from motornet_fn.nn import checkpoint as ckpt
+from motornet_fn.nn import losses as L
+from motornet_fn.nn import plots
+from motornet_fn.nn.train import TASKS, TrainConfig, Trainer
+
+DEFAULTS = TrainConfig()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="motornet-fn", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a policy (or an ensemble) and save a run directory")
+    train.add_argument("--effector", choices=sorted(PREBUILT), default=DEFAULTS.effector)
+    train.add_argument("--muscle", choices=sorted(MUSCLES), default=None,
+                       help="muscle model for RigidTendonArm26 / Reacher / FreePointMass24")
+    train.add_argument("--task", choices=TASKS, default=DEFAULTS.task)
+    train.add_argument("--batches", type=_positive_int, default=DEFAULTS.n_batches, help="number of training batches")
+    train.add_argument("--batch-size", type=_positive_int, default=DEFAULTS.batch_size)
+    train.add_argument("--episode-duration", type=_positive_float, default=DEFAULTS.episode_duration, help="seconds")
+    train.add_argument("--policy", choices=["gru", "mlp"], default=DEFAULTS.policy)
+    train.add_argument("--hidden-size", type=_positive_int, default=DEFAULTS.hidden_size)
+    train.add_argument("--lr", type=_positive_float, default=DEFAULTS.lr, help="Adam learning rate")
+    train.add_argument("--lr-schedule", choices=["constant", "cosine"], default=DEFAULTS.lr_schedule)
+    train.add_argument("--loss", choices=sorted(L.LOSSES), default=DEFAULTS.loss)
+    train.add_argument("--truncate-every", type=_positive_int, default=None, help="truncated BPTT window (steps)")
+    train.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    train.add_argument("--ensemble-size", type=_positive_int, default=DEFAULTS.ensemble_size,
+                       help="train K policies (seeds seed..seed+K-1) at once")
+    train.add_argument("--device", default=DEFAULTS.device)
+    train.add_argument("--dtype", choices=["float32", "float64"], default=DEFAULTS.dtype)
+    train.add_argument("--checkpoint-every", type=_positive_int, default=100, help="batches between checkpoints")
+    train.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<time>-<effector>)")
+    train.add_argument("--resume", type=Path, default=None, help="continue the run in this directory")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a run's policy on a fixed batch")
+    evaluate.add_argument("run", type=Path)
+    evaluate.add_argument("--batch-size", type=_positive_int, default=64)
+    evaluate.add_argument("--seed", type=int, default=12345)
+    evaluate.add_argument("--member", type=int, default=0, help="ensemble member to evaluate")
+
+    plot = sub.add_parser("plot", help="(re)draw a run's loss curve and trajectories")
+    plot.add_argument("run", type=Path)
+    return parser
+
+
+def _config_from_args(args) -> TrainConfig:
+    return TrainConfig(
+        effector=args.effector, muscle=args.muscle, task=args.task, n_batches=args.batches,
+        batch_size=args.batch_size, episode_duration=args.episode_duration, policy=args.policy,
+        hidden_size=args.hidden_size, lr=args.lr, lr_schedule=args.lr_schedule, loss=args.loss,
+        truncate_every=args.truncate_every, seed=args.seed, ensemble_size=args.ensemble_size,
+        device=args.device, dtype=args.dtype,
+    )
+
+
+def draw_figures(trainer: Trainer, run: Path) -> list[Path]:
+    """Write loss.png and trajectories.png into ``run``."""
+    title = f"{trainer.config.effector}, {trainer.step} batches"
+    plots.plot_losses(trainer.log.loss, run / "loss.png", title=title)
+    plots.plot_trajectories(trainer.evaluate(), run / "trajectories.png", title=title)
+    return [run / "loss.png", run / "trajectories.png"]
+
+
+def cmd_train(args) -> int:
+    if args.resume is not None:
+        if args.out is not None:
+            raise SystemExit("motornet-fn train: give either --out or --resume, not both")
+        run = args.resume
+        trainer = ckpt.load_run(run)
+        if args.batches != DEFAULTS.n_batches:  # an explicit --batches extends the run
+            trainer.config.n_batches = args.batches
+        print(f"resuming {run} at batch {trainer.step}/{trainer.config.n_batches}")
+    else:
+        config = _config_from_args(args)
+        run = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.effector}"
+        run = ckpt.prepare_run_dir(run)
+        trainer = Trainer(config)
+        print(f"training {config.effector} ({config.ensemble_size} polic{'y' if config.ensemble_size == 1 else 'ies'}) "
+              f"for {config.n_batches} batches -> {run}")
+    ckpt.save_run(trainer, run)
+
+    def periodic_save(t: Trainer):
+        if t.step % args.checkpoint_every == 0:
+            ckpt.save_run(t, run)
+
+    try:
+        trainer.fit(progress=not args.no_progress, callback=periodic_save)
+    except KeyboardInterrupt:
+        ckpt.save_run(trainer, run)
+        print(f"\ninterrupted at batch {trainer.step}; checkpoint saved. Resume with: motornet-fn train --resume {run}",
+              file=sys.stderr)
+        return 130
+    ckpt.save_run(trainer, run)
+    figures = draw_figures(trainer, run)
+    final = sum(trainer.log.loss[-1]) / len(trainer.log.loss[-1])
+    per_batch = sum(trainer.log.seconds) / max(1, len(trainer.log.seconds))
+    print(f"done: final loss {final:.4f}, {per_batch * 1000:.0f} ms/batch; wrote {', '.join(str(f) for f in figures)}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    trainer = ckpt.load_run(args.run)
+    if not 0 <= args.member < trainer.config.ensemble_size:
+        raise SystemExit(f"motornet-fn evaluate: --member must be in 0..{trainer.config.ensemble_size - 1}, got {args.member}")
+    trace = trainer.evaluate(batch_size=args.batch_size, seed=args.seed, k=args.member)
+    final_distance = torch.linalg.vector_norm(trace.fingertip[:, -1] - trace.goal[:, -1], dim=-1)
+    result = {
+        "run": str(args.run), "member": args.member, "batches_trained": trainer.step,
+        "l1_position_loss": float(L.l1_position(trace.fingertip, trace.goal)),
+        "final_distance_mean_m": float(final_distance.mean()),
+        "final_distance_median_m": float(final_distance.median()),
+    }
+    (args.run / "evaluation.json").write_text(json.dumps(result, indent=2))
+    plots.plot_trajectories(trace, args.run / "trajectories.png", title=f"member {args.member}")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    trainer = ckpt.load_run(args.run)
+    for f in draw_figures(trainer, args.run):
+        print(f)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot}[args.command](args)
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"motornet-fn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

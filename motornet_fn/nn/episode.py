@@ -1,0 +1,177 @@
+"""Closed-loop episodes over the functional core: policy -> effector step -> delayed feedback.
+
+The observation is MotorNet's: [goal, delayed fingertip, delayed proprioception, past actions], with
+optional Gaussian noise whose samples are drawn up front from an explicit generator, so an episode
+is a pure function of (parameters, initial conditions, noise) and can be vmapped over an ensemble.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+
+from motornet_fn.core import effector as eff
+from motornet_fn.core import sensory
+from motornet_fn.core.effector import EffectorParams, EffectorSpec
+from motornet_fn.core.tree import tree_map
+from motornet_fn.core.types import JointState, Loads
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Static description of a closed-loop reaching task.
+
+    Attributes:
+        effector: effector spec.
+        n_steps: steps per episode (episode duration / dt).
+        proprio_delay, vision_delay: feedback delays in steps (>= 1; 1 means no lag, as MotorNet).
+        action_frames: number of past actions appended to the observation.
+        proprio_noise, vision_noise, action_noise, obs_noise: Gaussian noise std (the goal part of
+            the observation stays noiseless, as in MotorNet's RandomTargetReach).
+    """
+
+    effector: EffectorSpec
+    n_steps: int = 100
+    proprio_delay: int = 1
+    vision_delay: int = 1
+    action_frames: int = 0
+    proprio_noise: float = 0.0
+    vision_noise: float = 0.0
+    action_noise: float = 0.0
+    obs_noise: float = 0.0
+
+    def __post_init__(self):
+        for name in ("n_steps", "proprio_delay", "vision_delay"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not isinstance(self.action_frames, int) or self.action_frames < 0:
+            raise ValueError(f"action_frames must be an int >= 0, got {self.action_frames!r}")
+        for name in ("proprio_noise", "vision_noise", "action_noise", "obs_noise"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+    @property
+    def obs_dim(self) -> int:
+        e = self.effector
+        return 2 * e.space_dim + 2 * e.n_muscles + e.n_muscles * self.action_frames
+
+    @property
+    def noisy(self) -> bool:
+        return any(x > 0 for x in (self.proprio_noise, self.vision_noise, self.action_noise, self.obs_noise))
+
+
+class EpisodeInit(NamedTuple):
+    """Attributes: joint (start state, (B, dof) each); goal (B, space_dim) target position (m)."""
+
+    joint: JointState
+    goal: torch.Tensor
+
+
+class EpisodeNoise(NamedTuple):
+    """Pre-drawn noise. Attributes: action (T, B, M); proprio (T+1, B, 2M); vision (T+1, B, space);
+    obs (T+1, B, obs_dim)."""
+
+    action: torch.Tensor
+    proprio: torch.Tensor
+    vision: torch.Tensor
+    obs: torch.Tensor
+
+
+class Trace(NamedTuple):
+    """Episode record, batch first. Attributes: fingertip (B, T+1, space) m; goal (B, T+1, space);
+    joint_pos (B, T+1, dof); activation (B, T+1, M); action (B, T, M); hidden (B, T, H); obs (B, T, obs_dim)."""
+
+    fingertip: torch.Tensor
+    goal: torch.Tensor
+    joint_pos: torch.Tensor
+    activation: torch.Tensor
+    action: torch.Tensor
+    hidden: torch.Tensor
+    obs: torch.Tensor
+
+
+def draw_noise(task: TaskConfig, batch_size: int, generator: torch.Generator | None, dtype=torch.float32) -> EpisodeNoise | None:
+    """Sample the episode's noise (None when the task is noiseless)."""
+    if not task.noisy:
+        return None
+    T, B, M, D = task.n_steps, batch_size, task.effector.n_muscles, task.effector.space_dim
+    randn = lambda *shape: torch.randn(shape, generator=generator, dtype=dtype)  # noqa: E731
+    obs_std = torch.full((task.obs_dim,), task.obs_noise, dtype=dtype)
+    obs_std[:D] = 0.0
+    return EpisodeNoise(randn(T, B, M) * task.action_noise, randn(T + 1, B, 2 * M) * task.proprio_noise,
+                        randn(T + 1, B, D) * task.vision_noise, randn(T + 1, B, task.obs_dim) * obs_std)
+
+
+def run_episode(
+    task: TaskConfig,
+    params: EffectorParams,
+    policy: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    hidden: torch.Tensor,
+    init: EpisodeInit,
+    noise: EpisodeNoise | None = None,
+    loads: Loads | None = None,
+    truncate_every: int | None = None,
+) -> Trace:
+    """Roll a policy through one episode.
+
+    Args:
+        policy: ``(obs (B, obs_dim), h (B, H)) -> (action (B, M), h)``.
+        hidden: (B, H) initial hidden state.
+        truncate_every: if set, cut the gradient through the effector state and hidden state every
+            this many steps (truncated backpropagation through time).
+    """
+    spec = task.effector
+    state = eff.initial_state(spec, params, init.joint)
+    muscles = (spec.muscle, params.muscle)
+
+    def feedback(state, t):
+        prop = sensory.proprioception(*muscles, state.muscle)
+        vis = eff.cartesian(spec, params, state.joint).pos
+        if noise is not None:
+            prop, vis = prop + noise.proprio[t], vis + noise.vision[t]
+        return prop, vis
+
+    def observe(buffer, t):
+        obs = sensory.observation(init.goal, buffer)
+        return obs + noise.obs[t] if noise is not None else obs
+
+    prop, vis = feedback(state, 0)
+    zero_action = init.goal.new_zeros(init.goal.shape[:-1] + (spec.n_muscles,))
+    buffer = sensory.init_buffer(prop, vis, zero_action, task.proprio_delay, task.vision_delay, task.action_frames)
+    buffer = sensory.update_buffer(buffer, prop, vis)
+    obs = observe(buffer, 0)
+
+    fingertip, joint_pos, activation = [vis_pos(spec, params, state)], [state.joint.pos], [state.muscle.activation]
+    actions, hiddens, observations = [], [], []
+    for t in range(task.n_steps):
+        if truncate_every and t > 0 and t % truncate_every == 0:
+            state = tuple_detach(state)
+            hidden = hidden.detach()
+        observations.append(obs)
+        action, hidden = policy(obs, hidden)
+        noisy_action = action + noise.action[t] if noise is not None else action
+        state = eff.step(spec, params, state, noisy_action, loads)
+        prop, vis = feedback(state, t + 1)
+        buffer = sensory.update_buffer(buffer, prop, vis, noisy_action)
+        obs = observe(buffer, t + 1)
+        fingertip.append(vis_pos(spec, params, state))
+        joint_pos.append(state.joint.pos)
+        activation.append(state.muscle.activation)
+        actions.append(action)
+        hiddens.append(hidden)
+    stack = lambda xs: torch.stack(xs, dim=-2)  # noqa: E731  (batch first, time on -2)
+    goal = init.goal.unsqueeze(-2).expand(*init.goal.shape[:-1], task.n_steps + 1, init.goal.shape[-1])
+    return Trace(stack(fingertip), goal, stack(joint_pos), stack(activation), stack(actions), stack(hiddens),
+                 stack(observations))
+
+
+def vis_pos(spec, params, state):
+    """Noise-free fingertip position (B, space_dim)."""
+    return eff.cartesian(spec, params, state.joint).pos
+
+
+def tuple_detach(tree):
+    """Detach every leaf of a pytree (cuts the gradient for truncated BPTT)."""
+    return tree_map(torch.Tensor.detach, tree)
