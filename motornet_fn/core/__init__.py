@@ -18,6 +18,11 @@ from motornet_fn.core.effector import (
     continuous_derivative, euler_step, from_continuous, generalized_force, initial_state, motornet_derivative,
     motornet_update, rk4_motornet_step, rk4_step, rollout, step, to_continuous,
 )
+from motornet_fn.core import analysis, sweeps
+from motornet_fn.core.analysis import (
+    Linearisation, MuscleJacobians, MusclePoint, action_names, autodiff_geometry, endpoint_jacobian, linearise,
+    moment_arms, muscle_jacobians, muscle_point, muscle_point_of, per_muscle, state_names, state_vector,
+)
 from motornet_fn.core.checks import check_state
 from motornet_fn.core.geometry import (
     ConstantMomentArmGeometry, ConstantMomentArmParams, PathGeometry, PathParams, PolynomialGeometry,
@@ -27,7 +32,8 @@ from motornet_fn.core.muscles import (
     MUSCLES, CompliantTendonHillMuscle, MujocoHillMuscle, MuscleModel, ReluMuscle, RigidTendonHillMuscle,
     RigidTendonHillMuscleThelen, get_muscle,
 )
-from motornet_fn.core.skeletons import SKELETONS, PointMass, SkeletonModel, TwoDofArm, get_skeleton
+from motornet_fn.core.skeletons import SKELETONS, PlanarChain, PointMass, SkeletonModel, TwoDofArm, get_skeleton
+from motornet_fn.core.sweeps import Variants, sweep, sweep_initial_state, sweep_rollout, sweep_step, vary
 from motornet_fn.core.types import (
     CartesianState, EffectorState, Geometry, JointState, Loads, PointKinematics, geometry_from_tensor,
     geometry_to_tensor, joint_from_tensor, joint_to_tensor, muscle_to_tensor,
