@@ -23,8 +23,8 @@ def tree_axpy(alpha: float | torch.Tensor, x: Any, y: Any) -> Any:
 
 
 def tree_stack(trees: Sequence[Any], dim: int = 0) -> Any:
-    """Stack a list of same-structure pytrees into one pytree of stacked leaves."""
-    return tree_map(lambda *leaves: torch.stack(leaves, dim=dim), *trees)
+    """Stack a list of same-structure pytrees into one pytree of stacked leaves (None stays None)."""
+    return tree_map(lambda *leaves: None if leaves[0] is None else torch.stack(leaves, dim=dim), *trees)
 
 
 def tree_unstack(tree: Any, dim: int = 0) -> list:

@@ -14,6 +14,8 @@ import torch
 from motornet_fn.core import effector as eff
 from motornet_fn.core import sensory
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
+from motornet_fn.core.interventions import Intervention, intervention_loads
+from motornet_fn.core.tasks import Schedule
 from motornet_fn.core.tree import tree_map
 from motornet_fn.core.types import JointState, Loads
 
@@ -29,6 +31,7 @@ class TaskConfig:
         action_frames: number of past actions appended to the observation.
         proprio_noise, vision_noise, action_noise, obs_noise: Gaussian noise std (the goal part of
             the observation stays noiseless, as in MotorNet's RandomTargetReach).
+        go_cue: append the go cue (0/1) to the observation (delayed-reach tasks).
     """
 
     effector: EffectorSpec
@@ -40,6 +43,7 @@ class TaskConfig:
     vision_noise: float = 0.0
     action_noise: float = 0.0
     obs_noise: float = 0.0
+    go_cue: bool = False
 
     def __post_init__(self):
         for name in ("n_steps", "proprio_delay", "vision_delay"):
@@ -55,7 +59,7 @@ class TaskConfig:
     @property
     def obs_dim(self) -> int:
         e = self.effector
-        return 2 * e.space_dim + 2 * e.n_muscles + e.n_muscles * self.action_frames
+        return 2 * e.space_dim + 2 * e.n_muscles + e.n_muscles * self.action_frames + int(self.go_cue)
 
     @property
     def noisy(self) -> bool:
@@ -63,10 +67,20 @@ class TaskConfig:
 
 
 class EpisodeInit(NamedTuple):
-    """Attributes: joint (start state, (B, dof) each); goal (B, space_dim) target position (m)."""
+    """Initial conditions of a batch of trials.
+
+    Attributes:
+        joint: start state, (B, dof) each.
+        goal: (B, space_dim) target position (m).
+        schedule: optional time-varying goal display, desired position and go cue; without it the
+            goal is shown and required from the start.
+        intervention: optional force fields / force schedules applied during the episode.
+    """
 
     joint: JointState
     goal: torch.Tensor
+    schedule: Schedule | None = None
+    intervention: Intervention | None = None
 
 
 class EpisodeNoise(NamedTuple):
@@ -80,7 +94,8 @@ class EpisodeNoise(NamedTuple):
 
 
 class Trace(NamedTuple):
-    """Episode record, batch first. Attributes: fingertip (B, T+1, space) m; goal (B, T+1, space);
+    """Episode record, batch first. Attributes: fingertip (B, T+1, space) m; goal (B, T+1, space)
+    desired position;
     joint_pos (B, T+1, dof); activation (B, T+1, M); action (B, T, M); hidden (B, T, H); obs (B, T, obs_dim)."""
 
     fingertip: torch.Tensor
@@ -134,7 +149,11 @@ def run_episode(
         return prop, vis
 
     def observe(buffer, t):
-        obs = sensory.observation(init.goal, buffer)
+        shown = init.goal if init.schedule is None else init.schedule.shown[t]
+        obs = sensory.observation(shown, buffer)
+        if task.go_cue:
+            cue = init.goal.new_ones(init.goal.shape[:-1] + (1,)) if init.schedule is None else init.schedule.cue[t]
+            obs = torch.cat([obs, cue], dim=-1)
         return obs + noise.obs[t] if noise is not None else obs
 
     prop, vis = feedback(state, 0)
@@ -152,7 +171,8 @@ def run_episode(
         observations.append(obs)
         action, hidden = policy(obs, hidden)
         noisy_action = action + noise.action[t] if noise is not None else action
-        state = eff.step(spec, params, state, noisy_action, loads)
+        step_loads = loads if init.intervention is None else intervention_loads(spec, params, state, init.intervention, t)
+        state = eff.step(spec, params, state, noisy_action, step_loads)
         prop, vis = feedback(state, t + 1)
         buffer = sensory.update_buffer(buffer, prop, vis, noisy_action)
         obs = observe(buffer, t + 1)
@@ -162,7 +182,10 @@ def run_episode(
         actions.append(action)
         hiddens.append(hidden)
     stack = lambda xs: torch.stack(xs, dim=-2)  # noqa: E731  (batch first, time on -2)
-    goal = init.goal.unsqueeze(-2).expand(*init.goal.shape[:-1], task.n_steps + 1, init.goal.shape[-1])
+    if init.schedule is None:
+        goal = init.goal.unsqueeze(-2).expand(*init.goal.shape[:-1], task.n_steps + 1, init.goal.shape[-1])
+    else:
+        goal = init.schedule.desired.movedim(0, -2)
     return Trace(stack(fingertip), goal, stack(joint_pos), stack(activation), stack(actions), stack(hiddens),
                  stack(observations))
 

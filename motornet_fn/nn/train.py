@@ -17,12 +17,14 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from motornet_fn.core import build, tasks
+from motornet_fn.core.interventions import no_intervention
+from motornet_fn.core.tree import tree_map
 from motornet_fn.nn import losses as L
 from motornet_fn.nn.episode import EpisodeInit, TaskConfig, Trace, draw_noise, run_episode
 from motornet_fn.nn.policies import POLICIES
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-TASKS = ("random_reach",)
+TASKS = ("random_reach", "centre_out", "delayed_reach", "random_reach_loads")
 
 
 @dataclass
@@ -54,6 +56,15 @@ class TrainConfig:
     proprio_noise: float = 0.0
     vision_noise: float = 0.0
     action_noise: float = 0.0
+    n_targets: int = 8
+    reach_radius: float | None = None
+    start_posture: list | None = None
+    target_on: float = 0.1
+    delay_range: list = field(default_factory=lambda: [0.2, 0.4])
+    catch_prob: float = 0.2
+    max_load: float = 5.0
+    curl_gain: float = 0.0
+    curl_prob: float = 1.0
     seed: int = 0
     ensemble_size: int = 1
     device: str = "cpu"
@@ -76,6 +87,12 @@ class TrainConfig:
             ("ensemble_size", isinstance(self.ensemble_size, int) and self.ensemble_size >= 1, "an int >= 1"),
             ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "a number > 0"),
             ("episode_duration", self.episode_duration > 0, "a duration > 0 s"),
+            ("n_targets", isinstance(self.n_targets, int) and self.n_targets >= 1, "an int >= 1"),
+            ("curl_prob", 0.0 <= self.curl_prob <= 1.0, "a probability in [0, 1]"),
+            ("catch_prob", 0.0 <= self.catch_prob <= 1.0, "a probability in [0, 1]"),
+            ("max_load", self.max_load >= 0, "a force >= 0 N"),
+            ("delay_range", len(self.delay_range) == 2 and 0 <= self.delay_range[0] <= self.delay_range[1],
+             "[min, max] seconds with 0 <= min <= max"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -116,7 +133,7 @@ class Trainer:
         n_steps = max(1, int(round(config.episode_duration / self.spec.dt)))
         self.task = TaskConfig(
             self.spec, n_steps, config.proprio_delay, config.vision_delay, config.action_frames,
-            config.proprio_noise, config.vision_noise, config.action_noise,
+            config.proprio_noise, config.vision_noise, config.action_noise, go_cue=config.task == "delayed_reach",
         )
         self.seeds = [config.seed + k for k in range(config.ensemble_size)]
         self.models = [self._make_policy(s) for s in self.seeds]
@@ -157,13 +174,50 @@ class Trainer:
         return model
 
     # -------------------------------------------------------------------------------- data
-    def sample(self, generator: torch.Generator, batch_size: int):
-        """Start states, goals and noise for one batch of one member."""
-        joint, goal = tasks.random_reach(self.spec, self.params, batch_size, generator)
+    def start_posture(self) -> torch.Tensor:
+        """(dof,) centre-out start posture: the configured one, else (45 deg, 90 deg) for arms and the
+        origin for point masses."""
+        if self.config.start_posture is not None:
+            return torch.tensor(self.config.start_posture, dtype=self.dtype)
+        if self.spec.skeleton.name == "PointMass":
+            return torch.zeros(self.spec.dof, dtype=self.dtype)
+        return torch.tensor([math.pi / 4, math.pi / 2], dtype=self.dtype)
+
+    def reach_radius(self) -> float:
+        if self.config.reach_radius is not None:
+            return self.config.reach_radius
+        return 0.5 if self.spec.skeleton.name == "PointMass" else 0.1
+
+    def sample(self, generator: torch.Generator, batch_size: int, evaluation: bool = False):
+        """Start states, goals, schedules, interventions and noise for one batch of one member."""
+        c, T = self.config, self.task.n_steps
+        if c.task == "centre_out":
+            index = (torch.arange(batch_size) % c.n_targets if evaluation
+                     else torch.randint(c.n_targets, (batch_size,), generator=generator))
+            joint, goal = tasks.centre_out(self.spec, self.params, self.start_posture().to(self.params.damping),
+                                           self.reach_radius(), c.n_targets, index)
+        else:
+            joint, goal = tasks.random_reach(self.spec, self.params, batch_size, generator)
+        schedule = None
+        if c.task == "delayed_reach":
+            steps = lambda seconds: int(round(seconds / self.spec.dt))  # noqa: E731
+            target_step, go_step, catch = tasks.sample_delays(
+                batch_size, T, steps(c.target_on), tuple(steps(x) for x in c.delay_range), c.catch_prob, generator)
+            start_xy = self.spec.skeleton.forward_kinematics(self.params.skeleton, joint).pos
+            schedule = tasks.delayed_schedule(start_xy, goal, T, target_step, go_step, catch)
+        intervention = None
+        if c.curl_gain or c.task == "random_reach_loads":
+            intervention = no_intervention(self.spec, T, (batch_size,), dtype=goal.dtype)
+            if c.curl_gain:
+                on = torch.rand(batch_size, generator=generator) < c.curl_prob
+                intervention = intervention._replace(curl_gain=c.curl_gain * on.to(goal.dtype))
+            if c.task == "random_reach_loads":
+                load = tasks.random_endpoint_loads(batch_size, c.max_load, generator, goal.dtype)
+                intervention = intervention._replace(endpoint_force=load.expand(T, -1, -1).clone())
         noise = draw_noise(self.task, batch_size, generator, self.dtype)
-        cast = lambda x: x.to(device=self.device, dtype=self.dtype)  # noqa: E731
-        init = EpisodeInit(type(joint)(cast(joint.pos), cast(joint.vel)), cast(goal))
-        return init, (None if noise is None else type(noise)(*map(cast, noise)))
+        cast = lambda tree: None if tree is None else tree_map(  # noqa: E731
+            lambda x: x.to(device=self.device, dtype=self.dtype if x.is_floating_point() else x.dtype), tree)
+        return EpisodeInit(cast(joint), cast(goal), cast(schedule), cast(intervention)), cast(noise)
 
     # -------------------------------------------------------------------------------- objective
     def objective(self, trace: Trace) -> torch.Tensor:
@@ -216,7 +270,9 @@ class Trainer:
             policy = lambda obs, h: functional_call(self.base, (weights, buffers), (obs, h))  # noqa: E731
             return self.objective(self.episode(policy, init, noise))
 
-        in_dims = (0, 0, 0, None if noises is None else 0)
+        optional = lambda x: None if x is None else 0  # noqa: E731  (vmap needs in_dim None for absent parts)
+        init_dims = EpisodeInit(0, 0, optional(inits.schedule), optional(inits.intervention))
+        in_dims = (0, 0, init_dims, optional(noises))
         return vmap(member, in_dims=in_dims, randomness="error")(self.weights, self.buffers, inits, noises)
 
     # -------------------------------------------------------------------------------- loop
@@ -274,7 +330,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, batch_size: int = 64, seed: int = 12345, k: int = 0) -> Trace:
         """Roll member k on a fixed evaluation batch (its own generator; training RNG untouched)."""
-        init, noise = self.sample(torch.Generator().manual_seed(seed), batch_size)
+        init, noise = self.sample(torch.Generator().manual_seed(seed), batch_size, evaluation=True)
         return self.episode(self.policy(k), init, noise)
 
 

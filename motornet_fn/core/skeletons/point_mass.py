@@ -12,13 +12,15 @@ from motornet_fn.core.types import CartesianState, JointState, PointKinematics
 
 
 class PointMassParams(NamedTuple):
-    """Attributes: mass () in kg; pos/vel lower/upper bounds, each (space_dim,) in m and m/s."""
+    """Attributes: mass () in kg; pos/vel lower/upper bounds, each (space_dim,) in m and m/s;
+    gravity (space_dim,) m/s^2 (zero by default, as MotorNet)."""
 
     mass: torch.Tensor
     pos_lower_bound: torch.Tensor
     pos_upper_bound: torch.Tensor
     vel_lower_bound: torch.Tensor
     vel_upper_bound: torch.Tensor
+    gravity: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class PointMass(SkeletonModel):
         return self.n_dims
 
     def make_params(self, mass=1.0, pos_lower_bound=-1.0, pos_upper_bound=1.0, vel_lower_bound=-1000.0,
-                    vel_upper_bound=1000.0, dtype=torch.float32, device=None) -> PointMassParams:
+                    vel_upper_bound=1000.0, gravity=0.0, dtype=torch.float32, device=None) -> PointMassParams:
         n = self.dof
         p = PointMassParams(
             as_scalar("mass", mass, dtype, device, positive=True),
@@ -50,13 +52,14 @@ class PointMass(SkeletonModel):
             as_vector("pos_upper_bound", pos_upper_bound, n, dtype, device),
             as_vector("vel_lower_bound", vel_lower_bound, n, dtype, device),
             as_vector("vel_upper_bound", vel_upper_bound, n, dtype, device),
+            as_vector("gravity", gravity, n, dtype, device),
         )
         check_bounds(p.pos_lower_bound, p.pos_upper_bound, "pos")
         check_bounds(p.vel_lower_bound, p.vel_upper_bound, "vel")
         return p
 
     def acceleration(self, params, joint, torque, endpoint_load):
-        return (torque + endpoint_load) / params.mass[..., None]
+        return (torque + endpoint_load) / params.mass[..., None] + params.gravity
 
     def forward_kinematics(self, params, joint):
         return CartesianState(joint.pos, joint.vel)

@@ -19,7 +19,8 @@ from motornet_fn.core.types import CartesianState, JointState, PointKinematics
 class TwoLinkParams(NamedTuple):
     """Attributes: m1, m2 (kg); l1g, l2g centre-of-mass distance from the proximal joint (m);
     i1, i2 inertia about the centre of mass (kg m^2); l1, l2 link lengths (m); viscosity (N m s/rad);
-    pos/vel lower/upper bounds (2,) in rad and rad/s. All scalars are 0-dim tensors."""
+    pos/vel lower/upper bounds (2,) in rad and rad/s; gravity (2,) m/s^2 (zero: MotorNet's arm is
+    horizontal). All scalars are 0-dim tensors."""
 
     m1: torch.Tensor
     m2: torch.Tensor
@@ -34,6 +35,7 @@ class TwoLinkParams(NamedTuple):
     pos_upper_bound: torch.Tensor
     vel_lower_bound: torch.Tensor
     vel_upper_bound: torch.Tensor
+    gravity: torch.Tensor
 
 
 #: MotorNet's TwoDofArm defaults.
@@ -64,7 +66,7 @@ class TwoDofArm(SkeletonModel):
         return 2
 
     def make_params(self, dtype=torch.float32, device=None, pos_lower_bound=None, pos_upper_bound=None,
-                    vel_lower_bound=-1000.0, vel_upper_bound=1000.0, **kwargs) -> TwoLinkParams:
+                    vel_lower_bound=-1000.0, vel_upper_bound=1000.0, gravity=(0.0, 0.0), **kwargs) -> TwoLinkParams:
         unknown = sorted(set(kwargs) - set(TWO_DOF_ARM_DEFAULTS))
         if unknown:
             raise TypeError(f"TwoDofArm: unknown parameter(s) {unknown}; expected {sorted(TWO_DOF_ARM_DEFAULTS)}")
@@ -78,6 +80,7 @@ class TwoDofArm(SkeletonModel):
             pos_upper_bound=as_vector("pos_upper_bound", ub, 2, dtype, device),
             vel_lower_bound=as_vector("vel_lower_bound", vel_lower_bound, 2, dtype, device),
             vel_upper_bound=as_vector("vel_upper_bound", vel_upper_bound, 2, dtype, device),
+            gravity=as_vector("gravity", gravity, 2, dtype, device),
         )
         check_bounds(p.pos_lower_bound, p.pos_upper_bound, "pos")
         check_bounds(p.vel_lower_bound, p.vel_upper_bound, "vel")
@@ -118,11 +121,24 @@ class TwoDofArm(SkeletonModel):
         fx, fy = endpoint_load[..., 0], endpoint_load[..., 1]
         tau0 = torque[..., 0] + (jac[..., 0, 0] * fx + jac[..., 1, 0] * fy)
         tau1 = torque[..., 1] + (jac[..., 0, 1] * fx + jac[..., 1, 1] * fy)
+        g0, g1 = self.gravity_torque(p, joint.pos)
+        tau0, tau1 = tau0 + g0, tau1 + g1
         rhs0, rhs1 = -coriolis_1 + tau0, -coriolis_2 + tau1
         inv_det = 1 / (inertia_11 * inertia_22 - inertia_12 * inertia_12)
         acc0 = (inv_det * inertia_22) * rhs0 + (inv_det * -inertia_12) * rhs1
         acc1 = (inv_det * -inertia_12) * rhs0 + (inv_det * inertia_11) * rhs1
         return torch.stack([acc0, acc1], dim=-1)
+
+    def gravity_torque(self, params, pos):
+        """Generalized gravity forces sum_k m_k J_k^T g at the links' centres of mass (0 when g = 0)."""
+        p = params
+        q0, q1 = pos[..., 0], pos[..., 1]
+        gx, gy = p.gravity[..., 0, None], p.gravity[..., 1, None]
+        du1 = (-torch.sin(q0), torch.cos(q0))
+        du12 = (-torch.sin(q0 + q1), torch.cos(q0 + q1))
+        on_forearm = p.m2 * p.l2g * (du12[0] * gx[..., 0] + du12[1] * gy[..., 0])
+        on_arm = (p.m1 * p.l1g + p.m2 * p.l1) * (du1[0] * gx[..., 0] + du1[1] * gy[..., 0])
+        return on_arm + on_forearm, on_forearm
 
     def forward_kinematics(self, params, joint):
         p = params
