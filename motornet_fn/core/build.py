@@ -94,6 +94,10 @@ def path_effector(
     for i, path in enumerate(paths):
         path = dict(path)
         name = path.pop("name", None) or f"muscle_{i + 1}"
+        missing = [k for k in ("path_fixation_body", "path_coordinates") if k not in path]
+        if missing:
+            raise TypeError(f"muscle {name!r}: missing keyword argument(s) {missing}; every path needs "
+                            f"path_fixation_body (n_points,) and path_coordinates (n_points, space_dim)")
         body = np.asarray(path.pop("path_fixation_body"), dtype=np.float64).reshape(-1)
         xy = np.asarray(path.pop("path_coordinates"), dtype=np.float64)
         if xy.ndim != 2 or xy.shape[1] != skeleton.space_dim:
@@ -186,12 +190,13 @@ def _arm26(muscle, compliant, dt, integrator, n_ministeps, damping, muscle_kwarg
     if skeleton_params is None:
         skeleton_params = skeleton.make_params(dtype=dtype, device=device, pos_lower_bound=np.deg2rad([0, 0]),
                                                pos_upper_bound=np.deg2rad([135, 155]), **ARM26_SKELETON)
-    kwargs = {
-        **(muscle_kwargs or {}),
+    fixed = {
         "max_isometric_force": ARM26_MAX_FORCE,
         "tendon_length": ARM26_TENDON_COMPLIANT if compliant else ARM26_TENDON_RIGID,
         "optimal_muscle_length": ARM26_OPTIMAL_LENGTH,
     }
+    # like MotorNet, pass only the anatomical parameters the muscle model uses (ReluMuscle takes no lengths)
+    kwargs = {**(muscle_kwargs or {}), **{k: v for k, v in fixed.items() if k in model.Params._fields}}
     spec = EffectorSpec(skeleton, model, PolynomialGeometry(), float(dt), n_ministeps, resolve_integrator(integrator),
                         ARM26_MUSCLE_NAMES, init_dt=float(dt))
     params = EffectorParams(skeleton_params, model.make_params(6, dtype=dtype, device=device, **kwargs),

@@ -16,9 +16,11 @@ def check_state(spec: EffectorSpec, params: EffectorParams, state: EffectorState
         if value.shape[-1] != n:
             raise ValueError(f"muscle state field {name!r} must end in n_muscles={n}, got shape {tuple(value.shape)}")
         if not torch.isfinite(value).all():
-            raise ValueError(f"muscle state field {name!r} has non-finite values")
+            raise ValueError(f"muscle state field {name!r} must be finite, got non-finite values "
+                             f"{value[~torch.isfinite(value)].tolist()[:8]} (of shape {tuple(value.shape)})")
     for name, value in zip(state.geometry._fields, state.geometry):
         if value.shape[-1] != n:
             raise ValueError(f"geometry field {name!r} must end in n_muscles={n}, got shape {tuple(value.shape)}")
         if not torch.isfinite(value).all():
-            raise ValueError(f"geometry field {name!r} has non-finite values")
+            raise ValueError(f"geometry field {name!r} must be finite, got non-finite values "
+                             f"{value[~torch.isfinite(value)].tolist()[:8]} (of shape {tuple(value.shape)})")

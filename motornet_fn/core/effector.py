@@ -21,6 +21,7 @@ Integrators (``EffectorSpec.integrator``):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -95,8 +96,16 @@ class EffectorSpec:
             raise ValueError(f"unknown integrator {self.integrator!r}; valid names: {sorted(INTEGRATORS)}")
         if not (isinstance(self.n_ministeps, int) and self.n_ministeps >= 1):
             raise ValueError(f"n_ministeps must be a positive int, got {self.n_ministeps!r}")
-        if not (float(self.dt) > 0):
-            raise ValueError(f"dt must be > 0 seconds, got {self.dt!r}")
+        for name in ("dt", "init_dt"):
+            value = getattr(self, name)
+            if value is None and name == "init_dt":
+                continue
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError) as err:
+                raise TypeError(f"{name} must be a number of seconds, got {value!r}") from err
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
 
     @property
     def n_muscles(self) -> int:
@@ -166,18 +175,30 @@ def euler_step(spec, params, state, action, loads, dt) -> EffectorState:
     return motornet_update(spec, params, state, motornet_derivative(spec, params, state, action, loads), dt)
 
 
+def chained_rk4(derivative: Callable[[Any], Any], update: Callable[[Any, Any, float], Any], state: Any,
+                dt: float) -> Any:
+    """MotorNet's chained "rk4" scheme over any state representation (pytree derivatives).
+
+    Args:
+        derivative: ``derivative(state)`` -> derivative pytree.
+        update: ``update(state, derivative, h)`` -> state advanced by ``h`` (MotorNet's
+            ``integration_step``, clipping included).
+    """
+    k1 = derivative(state)
+    s = update(state, k1, dt / 2)
+    k2 = derivative(s)
+    s = update(s, k2, dt / 2)
+    k3 = derivative(s)
+    s = update(s, k3, dt)
+    k4 = derivative(s)
+    k = tree_map(lambda a, b, c, d: (a + 2 * (b + c) + d) / 6, k1, k2, k3, k4)
+    return update(state, k, dt)
+
+
 def rk4_motornet_step(spec, params, state, action, loads, dt) -> EffectorState:
     """MotorNet's chained, first-order "rk4" step (parity only)."""
-    f = lambda s: motornet_derivative(spec, params, s, action, loads)  # noqa: E731
-    k1 = f(state)
-    s = motornet_update(spec, params, state, k1, dt / 2)
-    k2 = f(s)
-    s = motornet_update(spec, params, s, k2, dt / 2)
-    k3 = f(s)
-    s = motornet_update(spec, params, s, k3, dt)
-    k4 = f(s)
-    k = tree_map(lambda a, b, c, d: (a + 2 * (b + c) + d) / 6, k1, k2, k3, k4)
-    return motornet_update(spec, params, state, k, dt)
+    return chained_rk4(lambda s: motornet_derivative(spec, params, s, action, loads),
+                       lambda s, k, h: motornet_update(spec, params, s, k, h), state, dt)
 
 
 # ------------------------------------------------------------------------------- continuous ODE

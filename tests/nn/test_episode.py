@@ -5,7 +5,7 @@ import torch
 from motornet_fn.core import build
 from motornet_fn.core.types import JointState, joint_from_tensor
 from motornet_fn.nn.episode import EpisodeInit, TaskConfig, draw_noise, run_episode
-from reference import load_case
+from tests.reference import load_case
 
 
 def replay(actions):

@@ -52,7 +52,7 @@ def as_muscle_param(name: str, value: Any, n_muscles: int, dtype: torch.dtype, d
     elif t.numel() != n_muscles:
         raise ValueError(
             f"muscle parameter {name!r} must be a scalar or have n_muscles={n_muscles} elements, "
-            f"got shape {tuple(t.shape)}"
+            f"got shape {tuple(t.shape)}: {t.tolist()}"
         )
     if not torch.isfinite(t).all():
         raise ValueError(f"muscle parameter {name!r} must be finite, got {t.tolist()}")
@@ -114,7 +114,7 @@ class MuscleModel:
         for k in ("tau_activation", "tau_deactivation", "max_isometric_force"):
             if (fields[k] <= 0).any():
                 raise ValueError(f"{k} must be > 0, got {fields[k].tolist()}")
-        for k in ("optimal_muscle_length",):
+        for k in ("optimal_muscle_length", "normalized_slack_muscle_length"):
             if k in fields and (fields[k] <= 0).any():
                 raise ValueError(f"{k} must be > 0, got {fields[k].tolist()}")
         if "tendon_length" in fields and (fields["tendon_length"] < 0).any():

@@ -17,7 +17,7 @@ import torch
 from motornet_fn.core.math import safe_sqrt
 from motornet_fn.core.muscles.base import MuscleModel
 from motornet_fn.core.muscles.rigid_tendon import (
-    K_SE, S_AS, HillParams, active_force_length, b_rel, hill_derived,
+    K_SE, S_AS, HillParams, active_force_length, b_rel, check_slack_length, hill_derived,
 )
 from motornet_fn.core.types import Geometry
 
@@ -99,6 +99,7 @@ class CompliantTendonHillMuscle(MuscleModel):
 
     def validate_params(self, fields):
         super().validate_params(fields)
+        check_slack_length(fields)
         if (fields["tendon_length"] <= 0).any():
             raise ValueError(f"tendon_length must be > 0 for a compliant tendon, got {fields['tendon_length'].tolist()}")
 
@@ -164,11 +165,16 @@ class CompliantTendonHillMuscle(MuscleModel):
             torch.where(lmt < l0_se, (0.001 * l0_ce).expand_as(lmt),
             torch.where(lmt < l0_se + l0_pe, lmt - l0_se, stretched)))
 
-    def initial_state(self, params, geometry: Geometry, dt: float):
+    def initial_inputs(self, params, geometry: Geometry) -> tuple[CompliantVars, CompliantDerivative]:
+        """The (variables, derivative) MotorNet integrates once, over ``dt``, into the state at rest:
+        minimum activation, the equilibrium fibre length, and its normalized velocity."""
         lmt = geometry.length
         a = params.min_activation.expand_as(lmt)
         lm = self.equilibrium_length(params, lmt)
         _, _, active = self._forces(params, lm, lmt, cap_passive=True)
         vel_n = normalized_velocity(lm / params.optimal_muscle_length, a, active)
-        start = CompliantState(a, lm, *([torch.zeros_like(lm)] * 5))
-        return self.integrate(params, start, CompliantDerivative(torch.zeros_like(a), vel_n), geometry, dt)
+        return CompliantVars(a, lm), CompliantDerivative(torch.zeros_like(a), vel_n)
+
+    def initial_state(self, params, geometry: Geometry, dt: float):
+        start, derivative = self.initial_inputs(params, geometry)
+        return self.integrate(params, start, derivative, geometry, dt)

@@ -59,6 +59,15 @@ class HillState(NamedTuple):
     force: torch.Tensor
 
 
+def check_slack_length(fields) -> None:
+    """k_pe = 1 / (1.66 - l0_pe / l0_ce)^2 needs a normalized slack length below 1.66 (passive force
+    reaches the maximum isometric force at 1.66 optimal lengths); at 1.66 it is infinite."""
+    slack = fields["normalized_slack_muscle_length"]
+    if (slack >= 1.66).any():
+        raise ValueError(f"normalized_slack_muscle_length must be < 1.66 for the Kistemaker et al. (2010) passive "
+                         f"element, got {slack.tolist()}")
+
+
 def hill_derived(params):
     """(l0_pe, k_pe, vmax) as MotorNet computes them at build time."""
     l0_ce = params.optimal_muscle_length
@@ -96,6 +105,10 @@ class RigidTendonHillMuscle(MuscleModel):
 
     def proprioception_scales(self, params):
         return params.optimal_muscle_length, 10 * params.optimal_muscle_length
+
+    def validate_params(self, fields):
+        super().validate_params(fields)
+        check_slack_length(fields)
 
     def outputs(self, params, ode_vars, geometry: Geometry):
         a = ode_vars.activation
