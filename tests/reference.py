@@ -38,7 +38,7 @@ def build_core(config: dict, dtype=torch.float32):
     damping = kw.pop("damping", 0.0)
     muscle_kwargs = kw.pop("muscle_kwargs", None)
     assert not kw, kw
-    common = dict(dt=dt, integrator=integrator, n_ministeps=n_ministeps, damping=damping, dtype=dtype)
+    common = dict(dt=dt, integrator=build.resolve_integrator(integrator), n_ministeps=n_ministeps, damping=damping, dtype=dtype)
     muscle = config.get("muscle_class")
     if cls == "Effector":
         skeleton = get_skeleton(config["skeleton_class"], **config["skeleton_kwargs"])

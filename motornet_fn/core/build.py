@@ -38,6 +38,15 @@ def resolve_integrator(name: str) -> str:
     return key
 
 
+def check_integrator(name: str) -> str:
+    """Validate a core integrator name: "euler", "rk4" (textbook) or "rk4_motornet" (MotorNet's "rk4").
+    MotorNet's method names are translated by :func:`resolve_integrator` (the class API does this)."""
+    if name not in INTEGRATORS:
+        raise ValueError(f"unknown integrator {name!r}; valid names: {sorted(INTEGRATORS)} "
+                         f"(MotorNet's 'rk4' is 'rk4_motornet' here; see resolve_integrator)")
+    return name
+
+
 def stack_muscle_kwargs(model: MuscleModel, per_muscle: Sequence[dict], names: Sequence[str],
                         shared: dict | None = None) -> dict:
     """Gather per-muscle keyword dicts into {param: [value per muscle]}, applying model defaults.
@@ -120,7 +129,7 @@ def path_effector(
     spec = EffectorSpec(
         skeleton=skeleton, muscle=model,
         geometry=PathGeometry.from_paths(bodies, motornet_velocity=motornet_velocity),
-        dt=float(dt), n_ministeps=n_ministeps, integrator=resolve_integrator(integrator), muscle_names=tuple(names),
+        dt=float(dt), n_ministeps=n_ministeps, integrator=check_integrator(integrator), muscle_names=tuple(names),
     )
     coordinates = torch.tensor(np.concatenate(coords, axis=0).T, dtype=dtype, device=device)
     params = EffectorParams(
@@ -149,7 +158,7 @@ def _constant_arm_effector(skeleton, skeleton_params, muscle, names, moment_arm,
     model = resolve_muscle(muscle)
     kwargs = {"max_isometric_force": [1000.0] * 4, **(muscle_kwargs or {})}
     spec = EffectorSpec(skeleton, model, ConstantMomentArmGeometry(), float(dt), n_ministeps,
-                        resolve_integrator(integrator), tuple(names), init_dt=float(dt))
+                        check_integrator(integrator), tuple(names), init_dt=float(dt))
     params = EffectorParams(
         skeleton_params, model.make_params(4, dtype=dtype, device=device, **kwargs),
         ConstantMomentArmParams(torch.tensor(moment_arm, dtype=dtype, device=device)),
@@ -197,7 +206,7 @@ def _arm26(muscle, compliant, dt, integrator, n_ministeps, damping, muscle_kwarg
     }
     # like MotorNet, pass only the anatomical parameters the muscle model uses (ReluMuscle takes no lengths)
     kwargs = {**(muscle_kwargs or {}), **{k: v for k, v in fixed.items() if k in model.Params._fields}}
-    spec = EffectorSpec(skeleton, model, PolynomialGeometry(), float(dt), n_ministeps, resolve_integrator(integrator),
+    spec = EffectorSpec(skeleton, model, PolynomialGeometry(), float(dt), n_ministeps, check_integrator(integrator),
                         ARM26_MUSCLE_NAMES, init_dt=float(dt))
     params = EffectorParams(skeleton_params, model.make_params(6, dtype=dtype, device=device, **kwargs),
                             arm26_params(compliant, dtype, device), as_scalar("damping", damping, dtype, device))

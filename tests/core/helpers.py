@@ -30,9 +30,6 @@ PREBUILT_CASES = {
 }
 
 
-#: builder spelling of each core integrator: the builders read integrator names the MotorNet way, where
-#: "rk4" is MotorNet's chained scheme (core "rk4_motornet"); the textbook scheme is "rk4-classic"
-BUILDER_INTEGRATOR = {"euler": "euler", "rk4_motornet": "rk4", "rk4": "rk4-classic"}
 
 
 def build_prebuilt(case: str, dtype=torch.float32, integrator: str | None = None, **kwargs):
@@ -40,7 +37,7 @@ def build_prebuilt(case: str, dtype=torch.float32, integrator: str | None = None
     ``rk4_motornet``, ``rk4``)."""
     name, base = PREBUILT_CASES[case]
     if integrator is not None:
-        kwargs["integrator"] = BUILDER_INTEGRATOR[integrator]
+        kwargs["integrator"] = integrator
     spec, params = core.prebuilt(name, dtype=dtype, **{**base, **kwargs})
     assert integrator is None or spec.integrator == integrator
     return spec, params

@@ -248,8 +248,8 @@ EFFECTORS = {
     "rigid_arm26_hill": (lambda: core.rigid_tendon_arm26(dtype=DT), ARM_Q, ARM_QD),
     "rigid_arm26_thelen": (lambda: core.rigid_tendon_arm26("RigidTendonHillMuscleThelen", dtype=DT), ARM_Q, ARM_QD),
     "rigid_arm26_mujoco": (lambda: core.rigid_tendon_arm26("MujocoHillMuscle", damping=0.2, dtype=DT), ARM_Q, ARM_QD),
-    "rigid_arm26_rk4motornet": (lambda: core.rigid_tendon_arm26(integrator="rk4", dtype=DT), ARM_Q, ARM_QD),
-    "rigid_arm26_rk4classic_x2": (lambda: core.rigid_tendon_arm26(integrator="rk4-classic", n_ministeps=2, dtype=DT),
+    "rigid_arm26_rk4motornet": (lambda: core.rigid_tendon_arm26(integrator="rk4_motornet", dtype=DT), ARM_Q, ARM_QD),
+    "rigid_arm26_rk4classic_x2": (lambda: core.rigid_tendon_arm26(integrator="rk4", n_ministeps=2, dtype=DT),
                                   ARM_Q, ARM_QD),
     "compliant_arm26": (lambda: core.compliant_tendon_arm26(dtype=DT), ARM_Q, ARM_QD),
     # MotorNet add_muscle paths (6 multi-point muscles on TwoDofArm); q = (0.7, 1.5): lengths >= 0.02 l0

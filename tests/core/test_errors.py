@@ -24,7 +24,7 @@ def path(**kw):
     (lambda: core.get_skeleton("ThreeDofArm"), r"unknown skeleton 'ThreeDofArm'; valid names: \[.*'TwoDofArm'"),
     (lambda: core.prebuilt("Arm26"), r"unknown prebuilt effector 'Arm26'; valid names: \[.*'RigidTendonArm26'"),
     (lambda: core.resolve_integrator("midpoint"), r"unknown integration method 'midpoint'; valid names: \[.*'euler'"),
-    (lambda: core.rigid_tendon_arm26(integrator="heun"), r"unknown integration method 'heun'.*'rk4'"),
+    (lambda: core.rigid_tendon_arm26(integrator="heun"), r"unknown integrator 'heun'; valid names: \['euler', 'rk4', 'rk4_motornet'\]"),
     (lambda: core.EffectorSpec(PM, RIGID, None, integrator="rk5"), r"unknown integrator 'rk5'; valid names: \['euler'"),
     (lambda: core.path_effector(PM, "Foo", [path()]), r"unknown muscle 'Foo'"),
 ])

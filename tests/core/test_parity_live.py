@@ -78,7 +78,7 @@ def build_path_pair(skeleton: str, muscle: str, layout: dict, dt: float, integra
     sk = core.get_skeleton(skeleton)
     sp = sk.make_params(mass=mass) if skeleton == "PointMass" else sk.make_params()
     spec, params = core.path_effector(sk, muscle, layout["paths"], sp, dt=dt, n_ministeps=n_ministeps,
-                                      integrator=integrator, damping=damping, muscle_defaults=activation)
+                                      integrator=core.resolve_integrator(integrator), damping=damping, muscle_defaults=activation)
     return effector, spec, params
 
 
@@ -116,7 +116,7 @@ def test_prebuilt_effectors_match_motornet_with_loads(name, muscle, integrator):
     rng = np.random.default_rng(zlib.crc32(f"{name}{muscle}{integrator}".encode()))
     damping = float(rng.uniform(0.0, 0.5))
     kwargs = dict(integration_method=integrator, damping=damping)
-    core_kwargs = dict(integrator=integrator, damping=damping)
+    core_kwargs = dict(integrator=core.resolve_integrator(integrator), damping=damping)
     muscle_kwargs = {}
     if name in ("Reacher", "FreePointMass24") and muscle != "ReluMuscle":
         muscle_kwargs = {k: list(v) for k, v in HILL4.items()}

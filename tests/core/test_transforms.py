@@ -20,7 +20,7 @@ from torch.func import jacrev, vmap
 from motornet_fn import core
 from motornet_fn.core.tree import tree_leaves, tree_map, tree_stack
 
-from .helpers import BUILDER_INTEGRATOR, MUSCLE_NAMES, PREBUILT_CASES, build_prebuilt, random_joint, random_layout
+from .helpers import MUSCLE_NAMES, PREBUILT_CASES, build_prebuilt, random_joint, random_layout
 
 F64 = torch.float64
 
@@ -65,7 +65,7 @@ def path_case(skeleton, muscle, seed=0):
 
     def build(integrator="euler", **kw):  # integrator: core name
         spec, params = core.path_effector(sk, muscle, layout["paths"], sk.make_params(dtype=F64),
-                                          integrator=BUILDER_INTEGRATOR[integrator],
+                                          integrator=integrator,
                                           muscle_defaults=layout["activation"], dtype=F64, **kw)
         assert spec.integrator == integrator
         return spec, params
