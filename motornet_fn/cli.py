@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr-schedule", choices=["constant", "cosine"], default=DEFAULTS.lr_schedule)
     train.add_argument("--loss", choices=sorted(L.LOSSES), default=DEFAULTS.loss)
     train.add_argument("--truncate-every", type=_positive_int, default=None, help="truncated BPTT window (steps)")
+    train.add_argument("--n-targets", type=_positive_int, default=DEFAULTS.n_targets, help="centre_out: targets on the circle")
+    train.add_argument("--reach-radius", type=_positive_float, default=None,
+                       help="centre_out: target distance in m (default 0.1 for arms, 0.5 for point masses)")
+    train.add_argument("--catch-prob", type=float, default=DEFAULTS.catch_prob, help="delayed_reach: catch-trial probability")
+    train.add_argument("--max-load", type=float, default=DEFAULTS.max_load, help="random_reach_loads: max endpoint load (N)")
+    train.add_argument("--curl-gain", type=float, default=DEFAULTS.curl_gain,
+                       help="curl force field gain in N s/m (clockwise if > 0; 0 = off)")
+    train.add_argument("--curl-prob", type=float, default=DEFAULTS.curl_prob, help="fraction of trials with the curl field on")
     train.add_argument("--seed", type=int, default=DEFAULTS.seed)
     train.add_argument("--ensemble-size", type=_positive_int, default=DEFAULTS.ensemble_size,
                        help="train K policies (seeds seed..seed+K-1) at once")
@@ -85,7 +93,9 @@ def _config_from_args(args) -> TrainConfig:
         effector=args.effector, muscle=args.muscle, task=args.task, n_batches=args.batches,
         batch_size=args.batch_size, episode_duration=args.episode_duration, policy=args.policy,
         hidden_size=args.hidden_size, lr=args.lr, lr_schedule=args.lr_schedule, loss=args.loss,
-        truncate_every=args.truncate_every, seed=args.seed, ensemble_size=args.ensemble_size,
+        truncate_every=args.truncate_every, n_targets=args.n_targets, reach_radius=args.reach_radius,
+        catch_prob=args.catch_prob, max_load=args.max_load, curl_gain=args.curl_gain, curl_prob=args.curl_prob,
+        seed=args.seed, ensemble_size=args.ensemble_size,
         device=args.device, dtype=args.dtype,
     )
 
