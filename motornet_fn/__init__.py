@@ -2,6 +2,8 @@
 
 A functional re-build of MotorNet (Codol et al., eLife 2023). See ``motornet_fn.core`` for the pure
 functions; the modules ``muscle``, ``skeleton``, ``effector``, ``environment``, ``policy`` and
-``plotor`` mirror MotorNet's class API.
+``plotor`` mirror MotorNet's class API (``import motornet_fn as mn``).
 """
 __version__ = "0.1.0"
+
+from . import muscle, skeleton, effector, environment, policy, plotor  # noqa: E402,F401
