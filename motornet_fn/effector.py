@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from gymnasium.utils import seeding
 
+from motornet_fn._module import RecordedModule
 from motornet_fn.core import effector as core_effector
 from motornet_fn.core.build import resolve_integrator
 from motornet_fn.core.geometry import (
@@ -120,7 +121,7 @@ class _PathHooks:
         return PointKinematics(xy, dxy_dt, dxy_dq)
 
 
-class Effector(torch.nn.Module):
+class Effector(RecordedModule):
     """A skeleton actuated by muscles (MotorNet's ``Effector``).
 
     Args:
@@ -136,11 +137,6 @@ class Effector(torch.nn.Module):
         pos_lower_bound, pos_upper_bound, vel_lower_bound, vel_upper_bound: joint bounds, scalars or
             (dof,); None takes the skeleton's.
     """
-
-    def __new__(cls, *args, **kwargs):
-        self = super().__new__(cls)
-        self.__dict__["_init_args"] = (args, kwargs)  # constructor recipe for get_save_config/from_config
-        return self
 
     def __init__(self, skeleton: Skeleton, muscle: Muscle, name: str = "Effector", n_ministeps: int = 1,
                  timestep: float = 0.01, integration_method: str = "euler", damping: float = 0.0,
@@ -682,15 +678,9 @@ class Effector(torch.nn.Module):
         """Set attribute ``name`` to ``value``."""
         self.__setattr__(name, value)
 
-    def _apply(self, fn, recurse=True):
-        out = super()._apply(fn, recurse)
-        self._device = fn(torch.empty(0, device=self._device)).device
-        self.states = {k: (fn(v) if torch.is_tensor(v) else v) for k, v in self.states.items()}
-        return out
+    def _move_tensors(self, move):
+        self.states = {k: move(v) for k, v in self.states.items()}
 
-    @property
-    def device(self) -> torch.device:
-        return self._device
 
 
 class ReluPointMass24(Effector):

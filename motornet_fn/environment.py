@@ -19,10 +19,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from motornet_fn._module import RecordedModule
 from motornet_fn.effector import Effector, build_from_recipe_entry, check_action_shape, recipe_entry
 
 
-class Environment(gym.Env, torch.nn.Module):
+class Environment(gym.Env, RecordedModule):
     """Base class of environments (MotorNet's ``Environment``).
 
     Args:
@@ -53,11 +54,6 @@ class Environment(gym.Env, torch.nn.Module):
             warnings.warn(f"{cls.__name__} overrides get_obs() but not _get_obs_size(); if the observation size "
                           "changes, override _get_obs_size() too, or observation_space will have the wrong shape.",
                           UserWarning, stacklevel=2)
-
-    def __new__(cls, *args, **kwargs):
-        self = super().__new__(cls)
-        self.__dict__["_init_args"] = (args, kwargs)  # constructor recipe for get_save_config/from_config
-        return self
 
     def __init__(self, effector: Effector, q_init=None, name: str = "Env", differentiable: bool = True,
                  max_ep_duration: float = 1.0, action_noise: float = 0.0, obs_noise: float | list = 0.0,
@@ -338,17 +334,10 @@ class Environment(gym.Env, torch.nn.Module):
         trajectories."""
         return build_from_recipe_entry(config)
 
-    def _apply(self, fn, recurse=True):
-        out = super()._apply(fn, recurse)
-        self._device = fn(torch.empty(0, device=self._device)).device
-        move = lambda v: fn(v) if torch.is_tensor(v) else v  # noqa: E731
+    def _move_tensors(self, move):
         self.goal = move(self.goal)
         self.obs_buffer = {k: [move(v) for v in frames] for k, frames in self.obs_buffer.items()}
-        return out
 
-    @property
-    def device(self) -> torch.device:
-        return self._device
 
 
 class RandomTargetReach(Environment):

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from motornet_fn._module import RecordedModule
 from motornet_fn.core import muscles as core_muscles
 from motornet_fn.core.muscles.activation import activation_derivative, clip_activation
 from motornet_fn.core.muscles.compliant_tendon import normalized_velocity
@@ -38,7 +39,7 @@ def _overrides(muscle: "Muscle", method: str) -> bool:
     return method in muscle.__dict__ or getattr(type(muscle), method) is not getattr(Muscle, method)
 
 
-class Muscle(torch.nn.Module):
+class Muscle(RecordedModule):
     """Base class of muscles (MotorNet's ``Muscle``).
 
     Args:
@@ -54,11 +55,6 @@ class Muscle(torch.nn.Module):
 
     #: core class implementing a stock subclass's physics; None means "no core model".
     _core_class: ClassVar[type | None] = None
-
-    def __new__(cls, *args, **kwargs):
-        self = super().__new__(cls)
-        self.__dict__["_init_args"] = (args, kwargs)  # constructor recipe for get_save_config/from_config
-        return self
 
     def __init__(self, input_dim: int = 1, output_dim: int = 1, min_activation: float = 0.0,
                  tau_activation: float = 0.015, tau_deactivation: float = 0.05):
@@ -217,14 +213,6 @@ class Muscle(torch.nn.Module):
         """Name and state names of the muscle."""
         return {"name": str(self.__name__), "state names": self.state_name}
 
-    def _apply(self, fn, recurse=True):
-        out = super()._apply(fn, recurse)
-        self._device = fn(torch.empty(0, device=self._device)).device
-        return out
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
 
 
 class ReluMuscle(Muscle):

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, NamedTuple, Union
 import numpy as np
 import torch
 
+from motornet_fn._module import RecordedModule
 from motornet_fn.core import skeletons as core_skeletons
 from motornet_fn.core.skeletons.base import as_vector, check_bounds, clip_joint
 from motornet_fn.core.types import JointState, joint_from_tensor
@@ -24,7 +25,7 @@ Bound = Union[float, list, tuple, np.ndarray, torch.Tensor]
 _CLIP_METHODS = ("clip", "clip_method", "clip_position", "clip_velocity")
 
 
-class Skeleton(torch.nn.Module):
+class Skeleton(RecordedModule):
     """Base class of skeletons (MotorNet's ``Skeleton``).
 
     Args:
@@ -42,11 +43,6 @@ class Skeleton(torch.nn.Module):
 
     #: core class implementing a stock subclass's physics; None means "no core model".
     _core_class: ClassVar[type | None] = None
-
-    def __new__(cls, *args, **kwargs):
-        self = super().__new__(cls)
-        self.__dict__["_init_args"] = (args, kwargs)  # constructor recipe for get_save_config/from_config
-        return self
 
     def __init__(self, dof: int, space_dim: int, name: str = "skeleton", pos_lower_bound: Bound = -1.0,
                  pos_upper_bound: Bound = +1.0, vel_lower_bound: Bound = -1000.0, vel_upper_bound: Bound = +1000.0,
@@ -245,14 +241,6 @@ class Skeleton(torch.nn.Module):
         """Set attribute ``name`` to ``value``."""
         self.__setattr__(name, value)
 
-    def _apply(self, fn, recurse=True):
-        out = super()._apply(fn, recurse)
-        self._device = fn(torch.empty(0, device=self._device)).device
-        return out
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
 
 
 class _Bounds(NamedTuple):
