@@ -159,6 +159,8 @@ class Environment(gym.Env, RecordedModule):
             ShapeError: ``action`` does not have shape (batch, n_muscles).
         """
         action = action if torch.is_tensor(action) else torch.tensor(action, dtype=torch.float32).to(self.device)
+        if action.ndim == 1:  # one unbatched action, as gymnasium's action_space.sample() gives
+            action = action.unsqueeze(0)
         if self.states["joint"] is not None:
             check_action_shape(action, self.effector.n_muscles, self.states["joint"].shape[0])
         self.elapsed += self.dt

@@ -287,3 +287,13 @@ def test_muscle_and_skeleton_shortcuts():
         warnings.simplefilter("error")
         env.reset(options={"batch_size": 1})
     assert env.states is effector.states
+
+
+def test_an_unbatched_gymnasium_action_steps_a_batch_of_one():
+    import motornet_fn as mn
+
+    env = mn.environment.RandomTargetReach(effector=mn.effector.ReluPointMass24())
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step(env.action_space.sample())
+    assert obs.shape == (1, env.observation_space.shape[0])
+    assert info["action"].shape == (1, env.n_muscles)
