@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<time>-<effector>)")
     train.add_argument("--resume", type=Path, default=None, help="continue the run in this directory")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--compile", action="store_true",
+                       help="compile each training step with torch.compile (same numbers; ~10x faster batches "
+                            "after a one-off compile of 20-90 s)")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a run's policy on a fixed batch")
     evaluate.add_argument("run", type=Path)
@@ -96,7 +99,7 @@ def _config_from_args(args) -> TrainConfig:
         truncate_every=args.truncate_every, n_targets=args.n_targets, reach_radius=args.reach_radius,
         catch_prob=args.catch_prob, max_load=args.max_load, curl_gain=args.curl_gain, curl_prob=args.curl_prob,
         seed=args.seed, ensemble_size=args.ensemble_size,
-        device=args.device, dtype=args.dtype,
+        device=args.device, dtype=args.dtype, compile=args.compile,
     )
 
 
@@ -116,6 +119,8 @@ def cmd_train(args) -> int:
         trainer = ckpt.load_run(run)
         if args.batches != DEFAULTS.n_batches:  # an explicit --batches extends the run
             trainer.config.n_batches = args.batches
+        if args.compile:  # a performance switch: may be turned on for a resumed run
+            trainer.config.compile = True
         print(f"resuming {run} at batch {trainer.step}/{trainer.config.n_batches}")
     else:
         config = _config_from_args(args)

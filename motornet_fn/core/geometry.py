@@ -18,6 +18,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
+from motornet_fn.core.constants import static_tensor
 from motornet_fn.core.math import safe_div, safe_norm
 from motornet_fn.core.types import Geometry, JointState
 
@@ -93,7 +94,8 @@ class PathGeometry:
         seg_len = safe_norm(d_pos, dim=-2)  # (..., S)
         seg_vel = safe_div(torch.sum(d_pos * d_vel, dim=-2), seg_len)
         seg_mom = safe_div(torch.sum(d_jac * d_pos.unsqueeze(-2), dim=-3), seg_len.unsqueeze(-2))  # (..., dof, S)
-        incidence = torch.as_tensor(self.incidence, dtype=seg_len.dtype, device=seg_len.device)
+        incidence = static_tensor(("path.incidence", self.muscle_of_point, self.n_muscles), lambda: self.incidence,
+                                  seg_len.device, seg_len.dtype)
         return Geometry(seg_len @ incidence, seg_vel @ incidence, seg_mom @ incidence)
 
 

@@ -7,14 +7,13 @@ import torch
 def safe_div(num: torch.Tensor, den: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
     """``num / den`` where ``den != 0``, else ``fill``; gradients stay finite at ``den == 0``."""
     ok = den != 0
-    safe_den = torch.where(ok, den, torch.ones_like(den))
-    return torch.where(ok, num / safe_den, torch.full_like(num / safe_den, fill))
+    return torch.where(ok, num / torch.where(ok, den, 1.0), fill)
 
 
 def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
     """``sqrt(x)`` for ``x > 0``, 0 elsewhere, with zero (not NaN/inf) gradient at and below 0."""
     ok = x > 0
-    return torch.where(ok, torch.sqrt(torch.where(ok, x, torch.ones_like(x))), torch.zeros_like(x))
+    return torch.where(ok, torch.sqrt(torch.where(ok, x, 1.0)), 0.0)
 
 
 def safe_norm(x: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Tensor:

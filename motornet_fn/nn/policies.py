@@ -21,8 +21,11 @@ def gru_cell(x: torch.Tensor, h: torch.Tensor, weight_ih: torch.Tensor, weight_h
     """
     gi = x @ weight_ih.T + bias_ih
     gh = h @ weight_hh.T + bias_hh
-    i_r, i_z, i_n = gi.chunk(3, dim=-1)
-    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    # plain slices rather than chunk(): inside a compiled scan, chunk becomes split_copy, which inductor
+    # runs through a Python fallback at every step
+    n = h.shape[-1]
+    i_r, i_z, i_n = gi[..., :n], gi[..., n:2 * n], gi[..., 2 * n:]
+    h_r, h_z, h_n = gh[..., :n], gh[..., n:2 * n], gh[..., 2 * n:]
     r = torch.sigmoid(i_r + h_r)
     z = torch.sigmoid(i_z + h_z)
     n = torch.tanh(i_n + r * h_n)

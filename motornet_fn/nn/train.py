@@ -69,6 +69,10 @@ class TrainConfig:
     ensemble_size: int = 1
     device: str = "cpu"
     dtype: str = "float32"
+    #: run the episode + loss (and its backward) through torch.compile (motornet_fn.nn.compiled); same
+    #: numbers to float rounding, a one-off compile on the first batch. A performance switch only: it
+    #: may differ between a run and its resumption.
+    compile: bool = False
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -97,6 +101,9 @@ class TrainConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        if self.compile and self.truncate_every:
+            raise ValueError(f"compile=True does not support truncate_every (got {self.truncate_every!r}); "
+                             f"set truncate_every=None or compile=False")
 
 
 @dataclass
@@ -240,14 +247,15 @@ class Trainer:
         batch = [self.sample(g, self.config.batch_size) for g in self.generators]
         self.optimizer.zero_grad(set_to_none=True)
         if self.ensemble:
-            losses = self._ensemble_losses(batch)
+            losses = self._compiled_losses(batch) if self.config.compile else self._ensemble_losses(batch)
             losses.sum().backward()
             grads = [w.grad for w in self.weights.values()]
             norms = clip_stacked_grads(grads, self.config.grad_clip)
         else:
             model = self.models[0]
             init, noise = batch[0]
-            losses = self.objective(self.episode(model, init, noise)).unsqueeze(0)
+            losses = (self._compiled_losses(batch) if self.config.compile
+                      else self.objective(self.episode(model, init, noise)).unsqueeze(0))
             losses.sum().backward()
             max_norm = self.config.grad_clip if self.config.grad_clip else math.inf
             norms = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm).reshape(1)
@@ -274,6 +282,20 @@ class Trainer:
         init_dims = EpisodeInit(0, 0, optional(inits.schedule), optional(inits.intervention))
         in_dims = (0, 0, init_dims, optional(noises))
         return vmap(member, in_dims=in_dims, randomness="error")(self.weights, self.buffers, inits, noises)
+
+    def _compiled_losses(self, batch) -> torch.Tensor:
+        """(K,) member losses through the compiled scan episode (built on first use)."""
+        from motornet_fn.nn.compiled import compiled_objective
+
+        if getattr(self, "_compiled", None) is None:
+            self._compiled = compiled_objective(self)
+        if self.ensemble:
+            inits = tree_stack_batch([b[0] for b in batch])
+            noises = None if batch[0][1] is None else tree_stack_batch([b[1] for b in batch])
+            return self._compiled(self.weights, self.buffers, inits, noises)
+        model = self.models[0]
+        init, noise = batch[0]
+        return self._compiled(dict(model.named_parameters()), dict(model.named_buffers()), init, noise)
 
     # -------------------------------------------------------------------------------- loop
     def fit(self, n_batches: int | None = None, progress: bool = True,
@@ -310,7 +332,9 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        if state["config"] != dataclasses.asdict(self.config):
+        perf_only = ("compile",)  # switches that do not change the numbers may differ on resumption
+        strip = lambda c: {k: v for k, v in c.items() if k not in perf_only}  # noqa: E731
+        if strip(state["config"]) != strip(dataclasses.asdict(self.config)):
             raise ValueError("checkpoint config differs from this trainer's config; build the trainer from the checkpoint's config")
         if self.ensemble:
             with torch.no_grad():

@@ -62,7 +62,7 @@ def normalized_velocity(len_n, activation, active_force):
     active_force < a * F_CE, otherwise the eccentric branch (root of a quadratic).
     """
     flce = active_force_length(len_n)
-    a_rel = torch.where(len_n < 1.0, 0.41 * flce, torch.full_like(flce, 0.41))
+    a_rel = torch.where(len_n < 1.0, 0.41 * flce, 0.41)
     b_rel_st = b_rel(activation)
     f_x_a = flce * activation
     dfdvcon0 = (f_x_a + activation * a_rel) / b_rel_st
@@ -75,7 +75,7 @@ def normalized_velocity(len_n, activation, active_force):
     )
     concentric = f < f_x_a
     nom = torch.where(concentric, b_rel_st * (f - f_x_a), -f + p1 * S_AS - p3 - safe_sqrt(disc))
-    den = torch.where(concentric, f + activation * a_rel, torch.full_like(f, -2 * S_AS))
+    den = torch.where(concentric, f + activation * a_rel, -2 * S_AS)
     return nom / den
 
 

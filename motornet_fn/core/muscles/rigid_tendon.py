@@ -81,7 +81,7 @@ def b_rel(activation: torch.Tensor) -> torch.Tensor:
     return torch.where(
         activation < Q_CRIT,
         5.2 * (1 - 0.9 * ((activation - Q_CRIT) / (5e-3 - Q_CRIT))) ** 2,
-        torch.full_like(activation, 5.2),
+        5.2,
     )
 
 
@@ -122,7 +122,7 @@ class RigidTendonHillMuscle(MuscleModel):
 
         flpe = k_pe * (strain**2)
         flce = active_force_length(len_n)
-        a_rel = torch.where(len_n > 1.0, 0.41 * flce, torch.full_like(flce, 0.41))
+        a_rel = torch.where(len_n > 1.0, 0.41 * flce, 0.41)
         b_rel_st = b_rel(a)
         dfdvcon0 = a * (flce + a_rel) / b_rel_st  # inverse slope at the isometric point, concentric side
         f_x_a = flce * a

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from motornet_fn.core.constants import static_tensor
 from motornet_fn.core.skeletons.base import SkeletonModel, as_vector, check_bounds
 from motornet_fn.core.types import CartesianState, JointState, PointKinematics
 
@@ -100,8 +101,10 @@ class PlanarChain(SkeletonModel):
     # ------------------------------------------------------------------------ kinematics
     def _tri(self, like):
         """upper[i, k] = 1 if i <= k (joint i moves link k); strict[j, k] = 1 if j < k."""
-        ones = torch.ones(self.n_links, self.n_links, dtype=like.dtype, device=like.device)
-        return torch.triu(ones), torch.triu(ones, diagonal=1)
+        n = self.n_links
+        upper = static_tensor(("chain.upper", n), lambda: np.triu(np.ones((n, n))), like.device, like.dtype)
+        strict = static_tensor(("chain.strict", n), lambda: np.triu(np.ones((n, n)), k=1), like.device, like.dtype)
+        return upper, strict
 
     def com_jacobians(self, params, pos):
         """(phi (..., N), J (..., 2, N_joint i, N_link k)) with J[..., :, i, k] = dp_k/dq_i."""
@@ -154,15 +157,17 @@ class PlanarChain(SkeletonModel):
         return torch.cat([torch.zeros_like(pts[..., :1]), pts], dim=-1)
 
     def fixation_points(self, params, joint, coordinates, bodies, motornet_velocity=True):
-        bodies = np.asarray(bodies)
         n, device = self.n_links, coordinates.device
         dtype = joint.pos.dtype
-        # selection matrices built at trace time from the static body indices
-        onehot = torch.as_tensor(np.eye(n + 1)[bodies][:, 1:].T, dtype=dtype, device=device)  # (N, P): body of point
-        moved_by = torch.as_tensor((np.arange(1, n + 1)[:, None] <= bodies[None, :]).astype(float), dtype=dtype,
-                                   device=device)  # (N_joint, P): joint i rotates point p
-        origin_links = torch.as_tensor((np.arange(1, n + 1)[:, None] < bodies[None, :]).astype(float), dtype=dtype,
-                                       device=device)  # (N_link j, P): link j lies between the origin and the body
+        b = np.asarray(bodies)
+        # selection matrices built once per (bodies, device, dtype) from the static body indices
+        onehot = static_tensor(("chain.onehot", n, bodies), lambda: np.eye(n + 1)[b][:, 1:].T, device,
+                               dtype)  # (N, P): body of point
+        moved_by = static_tensor(("chain.moved_by", n, bodies), lambda: np.arange(1, n + 1)[:, None] <= b[None, :],
+                                 device, dtype)  # (N_joint, P): joint i rotates point p
+        origin_links = static_tensor(("chain.origin_links", n, bodies),
+                                     lambda: np.arange(1, n + 1)[:, None] < b[None, :], device,
+                                     dtype)  # (N_link j, P): link j lies between the origin and the body
         phi = torch.cumsum(joint.pos, dim=-1)
         angle = phi @ onehot  # (..., P); world points keep angle 0
         cos, sin = torch.cos(angle), torch.sin(angle)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from motornet_fn.core.constants import static_tensor
 from motornet_fn.core.skeletons.base import SkeletonModel, as_scalar, as_vector, check_bounds
 from motornet_fn.core.types import CartesianState, JointState, PointKinematics
 
@@ -65,7 +66,7 @@ class PointMass(SkeletonModel):
         return CartesianState(joint.pos, joint.vel)
 
     def fixation_points(self, params, joint, coordinates, bodies, motornet_velocity=True):
-        moving = torch.as_tensor(np.asarray(bodies) != 0, device=coordinates.device)  # (P,)
+        moving = static_tensor(("point_mass.moving", bodies), lambda: np.asarray(bodies) != 0, coordinates.device)  # (P,)
         pos = joint.pos.unsqueeze(-1)  # (..., D, 1)
         vel = joint.vel.unsqueeze(-1)
         zero = torch.zeros((), dtype=pos.dtype, device=pos.device)

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from motornet_fn.core.constants import static_tensor
 from motornet_fn.core.skeletons.base import SkeletonModel, as_scalar, as_vector, check_bounds
 from motornet_fn.core.types import CartesianState, JointState, PointKinematics
 
@@ -107,22 +108,32 @@ class TwoDofArm(SkeletonModel):
         return torch.stack([torch.stack([j11, j12], -1), torch.stack([j21, j22], -1)], -2)
 
     def acceleration(self, params, joint, torque, endpoint_load):
+        # One pass over shared sines and cosines: the endpoint Jacobian's entries and the gravity
+        # directions are written out here (same formulas as endpoint_jacobian / gravity_torque) rather
+        # than stacked into a (..., 2, 2) tensor and indexed again.
         p = params
-        q1 = joint.pos[..., 1]
+        q0, q1 = joint.pos[..., 0], joint.pos[..., 1]
         v0, v1 = joint.vel[..., 0], joint.vel[..., 1]
         c2, s2 = torch.cos(q1), torch.sin(q1)
-        c11, c12, m11, m12 = self.mass_matrix_terms(p)
+        s1, c1 = torch.sin(q0), torch.cos(q0)
+        q01 = q0 + q1
+        s12, c12 = torch.sin(q01), torch.cos(q01)
+        c11, c12m, m11, m12 = self.mass_matrix_terms(p)
         inertia_11 = c11 + c2 * m11
-        inertia_12 = c12 + c2 * m12
-        inertia_22 = c12 + c2 * 0.0
+        inertia_12 = c12m + c2 * m12
+        inertia_22 = c12m + c2 * 0.0
         coriolis_1 = (-m12 * s2 * (2 * v0 + v1)) * v1 + p.viscosity * v0
         coriolis_2 = (m12 * s2 * v0) * v0 + p.viscosity * v1
-        jac = self.endpoint_jacobian(p, joint.pos)
+        l2s12, l2c12 = p.l2 * s12, p.l2 * c12
+        j11, j12 = -p.l1 * s1 - l2s12, -l2s12
+        j21, j22 = p.l1 * c1 + l2c12, l2c12
         fx, fy = endpoint_load[..., 0], endpoint_load[..., 1]
-        tau0 = torque[..., 0] + (jac[..., 0, 0] * fx + jac[..., 1, 0] * fy)
-        tau1 = torque[..., 1] + (jac[..., 0, 1] * fx + jac[..., 1, 1] * fy)
-        g0, g1 = self.gravity_torque(p, joint.pos)
-        tau0, tau1 = tau0 + g0, tau1 + g1
+        tau0 = torque[..., 0] + (j11 * fx + j21 * fy)
+        tau1 = torque[..., 1] + (j12 * fx + j22 * fy)
+        gx, gy = p.gravity[..., 0], p.gravity[..., 1]
+        on_forearm = p.m2 * p.l2g * (-s12 * gx + c12 * gy)
+        on_arm = (p.m1 * p.l1g + p.m2 * p.l1) * (-s1 * gx + c1 * gy)
+        tau0, tau1 = tau0 + (on_arm + on_forearm), tau1 + on_forearm
         rhs0, rhs1 = -coriolis_1 + tau0, -coriolis_2 + tau1
         inv_det = 1 / (inertia_11 * inertia_22 - inertia_12 * inertia_12)
         acc0 = (inv_det * inertia_22) * rhs0 + (inv_det * -inertia_12) * rhs1
@@ -153,10 +164,9 @@ class TwoDofArm(SkeletonModel):
         return CartesianState(torch.stack([x, y], -1), torch.stack([vx, vy], -1))
 
     def fixation_points(self, params, joint, coordinates, bodies, motornet_velocity=True):
-        bodies = np.asarray(bodies)
         device = coordinates.device
-        on_arm = torch.as_tensor(bodies != 0, device=device)
-        on_forearm = torch.as_tensor(bodies == 2, device=device)
+        on_arm = static_tensor(("two_link.on_arm", bodies), lambda: np.asarray(bodies) != 0, device)
+        on_forearm = static_tensor(("two_link.on_forearm", bodies), lambda: np.asarray(bodies) == 2, device)
         q0, q1 = joint.pos[..., 0:1], joint.pos[..., 1:2]  # (..., 1)
         v0, v1 = joint.vel[..., 0:1, None], joint.vel[..., 1:2, None]  # (..., 1, 1)
         zero = torch.zeros((), dtype=q0.dtype, device=device)

@@ -1,0 +1,138 @@
+"""Shared helpers of the benchmark scripts: interleaved timing, machine facts, memory high-water marks."""
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import platform
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+try:
+    import motornet as mn  # MotorNet 0.3.0, for side-by-side runs
+except ImportError:  # pragma: no cover - optional
+    mn = None
+
+
+def setup(threads: int) -> dict:
+    """Fix the thread count and return the facts printed in every report header."""
+    torch.set_num_threads(threads)
+    return {
+        "torch": torch.__version__,
+        "motornet": getattr(mn, "__version__", "0.3.0") if mn is not None else "not installed",
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "cuda": torch.cuda.is_available(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def tune_malloc() -> bool:
+    """glibc: keep freed memory in the heap (no mmap/munmap and page faults for every large tensor).
+
+    Applies to everything in the process (MotorNet included); returns False where unavailable.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+
+
+def exact_malloc() -> bool:
+    """glibc: serve every allocation of 64 KiB or more by mmap and give freed heap tops back, so that the
+    resident set follows live memory (for peak-memory measurements; slower, so not for timings)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 64 * 1024)) and bool(libc.mallopt(m_trim_threshold, 128 * 1024))
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int, inner: int = 1, warmup: int = 1) -> dict:
+    """Median / min seconds per call of each function, timed round-robin so that load changes hit
+    every implementation alike. ``inner`` calls per timed sample."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    gc.collect()
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            samples[name].append((time.perf_counter() - start) / inner)
+    return {name: {"median": statistics.median(v), "min": min(v), "n": len(v)} for name, v in samples.items()}
+
+
+def first_call(fn: Callable[[], object]) -> float:
+    """Seconds of one call (compile time when it is the first call of a compiled function)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def rss_bytes() -> tuple[int, int]:
+    """(current RSS, high-water mark) of this process in bytes (Linux /proc)."""
+    fields = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":")
+                fields[key] = int(value.split()[0]) * 1024
+    return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Bytes by which the process's resident set grew above its level before ``fn`` (Linux: resets
+    the high-water mark through /proc/self/clear_refs, then reads VmHWM)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before, _ = rss_bytes()
+    fn()
+    _, hwm = rss_bytes()
+    return max(0, hwm - before)
+
+
+def saved_tensor_bytes(fn: Callable[[], object]) -> int:
+    """Bytes of the distinct storages autograd keeps for the backward pass while ``fn`` runs (through
+    ``torch.autograd.graph.saved_tensors_hooks``; compiled graphs save their residuals the same way).
+    This activation memory is what grows with batch size and episode length; weights and optimiser
+    state are the same for every implementation."""
+    storages: dict = {}
+
+    def pack(t):
+        if isinstance(t, torch.Tensor):
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+def fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1e3:9.3f}"
+
+
+def print_header(title: str, facts: dict) -> None:
+    print(f"# {title}")
+    print("# " + ", ".join(f"{k}={v}" for k, v in facts.items()))
+
+
+def print_footer() -> None:
+    print(f"# loadavg_end={os.getloadavg()}")

@@ -1,0 +1,203 @@
+"""Effector benchmarks: motornet_fn against MotorNet 0.3.0, same process, same workloads.
+
+    python benchmarks/bench_effector.py                      # everything (compiles take minutes the first time)
+    python benchmarks/bench_effector.py --section rollout --effectors RigidTendonArm26 --batches 1 32 128 1024
+    python benchmarks/bench_effector.py --section backward --batches 32 1024
+    python benchmarks/bench_effector.py --no-compile         # eager paths only
+
+Sections:
+
+* ``rollout``: no-grad rollouts of ``--steps`` steps (default 200) from MotorNet's random initial states
+  with fixed random excitations, per effector and batch size. Implementations:
+  ``motornet`` (MotorNet 0.3.0 ``Effector.step`` loop), ``fn_class`` (motornet_fn's MotorNet-compatible
+  class API, same loop), ``fn_eager`` (``core.rollout``, returns the whole trajectory),
+  ``fn_compiled`` (``core.compiled.rollout``, whole trajectory) and ``fn_compiled_final``
+  (``record=None``: only the final state, like the MotorNet loop, which stores nothing).
+* ``backward``: RigidTendonArm26, 100 steps with actions requiring grad, loss = mean fingertip
+  position over time, then ``backward()``: ``motornet`` loop, ``fn_eager``, ``fn_compiled``
+  (``record`` = fingertip).
+
+Every row prints the median (and min) milliseconds per rollout over round-robin repeats, the
+per-step time, and the ratio MotorNet / ours. Compile times (first call, tracing + C++ build) print
+separately. ``--malloc`` keeps freed memory in glibc's heap for the whole process (both libraries).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fmt_ms, first_call, interleaved, mn, print_footer, print_header, setup, tune_malloc  # noqa: E402
+
+import motornet_fn  # noqa: E402
+from motornet_fn import core  # noqa: E402
+from motornet_fn.core import compiled  # noqa: E402
+
+EFFECTORS = ("ReluPointMass24", "RigidTendonArm26", "CompliantTendonArm26")
+
+
+def make_motornet(name: str):
+    cls = getattr(mn.effector, name)
+    return cls(muscle=mn.muscle.RigidTendonHillMuscle()) if name == "RigidTendonArm26" else cls()
+
+
+def make_class(name: str):
+    cls = getattr(motornet_fn.effector, name)
+    return cls(muscle=motornet_fn.muscle.RigidTendonHillMuscle()) if name == "RigidTendonArm26" else cls()
+
+
+def initial_joint(name: str, batch: int, seed: int) -> torch.Tensor:
+    """(B, 2 dof) joint states drawn by MotorNet's own reset (or by ours when MotorNet is absent)."""
+    effector = make_motornet(name) if mn is not None else make_class(name)
+    effector.reset(seed=seed, options={"batch_size": batch})
+    return effector.states["joint"].detach().clone()
+
+
+def core_state(spec, params, joint):
+    dof = spec.dof
+    return core.initial_state(spec, params, core.JointState(joint[:, :dof].contiguous(), joint[:, dof:].contiguous()))
+
+
+def loop_rollout(effector, joint, actions, record_fingertip=False):
+    """MotorNet-style loop over ``Effector.step`` (MotorNet or our class API)."""
+    effector.reset(options={"batch_size": joint.shape[0], "joint_state": joint})
+    tips = []
+    for t in range(actions.shape[0]):
+        effector.step(actions[t])
+        if record_fingertip:
+            tips.append(effector.states["fingertip"])
+    return torch.stack(tips) if record_fingertip else effector.states["joint"]
+
+
+def bench_rollouts(args, report):
+    print("\n## no-grad rollouts: ms per rollout of", args.steps, "steps (median over repeats; per-step in brackets)")
+    header = f"{'effector':22s} {'B':>5s} " + " ".join(f"{k:>22s}" for k in
+                                                       ("motornet", "fn_class", "fn_eager", "fn_compiled", "fn_compiled_final"))
+    print(header + "   ratios motornet/fn_eager, motornet/fn_compiled, motornet/fn_compiled_final")
+    for name in args.effectors:
+        spec, params = core.prebuilt(name)
+        for batch in args.batches:
+            joint = initial_joint(name, batch, seed=batch)
+            actions = torch.rand(args.steps, batch, spec.n_muscles, generator=torch.Generator().manual_seed(batch))
+            state = core_state(spec, params, joint)
+            fns = {}
+            if mn is not None:
+                effector = make_motornet(name)
+                fns["motornet"] = lambda e=effector: loop_rollout(e, joint, actions)
+            ours = make_class(name)
+            fns["fn_class"] = lambda e=ours: loop_rollout(e, joint, actions)
+            fns["fn_eager"] = lambda: core.rollout(spec, params, state, actions)
+            if args.compile:
+                for label, record in (("fn_compiled", "state"), ("fn_compiled_final", None)):
+                    fn = (lambda r=record: compiled.rollout(spec, params, state, actions, record=r))
+                    with torch.no_grad():
+                        seconds = first_call(fn)
+                    report["compile"].append((f"rollout {name} B={batch} record={record}", seconds))
+                    fns[label] = fn
+            with torch.no_grad():
+                probe = interleaved({"motornet": fns["motornet"]} if "motornet" in fns else {"fn_eager": fns["fn_eager"]},
+                                    repeats=1, warmup=0)
+                slow = next(iter(probe.values()))["median"]
+                repeats = max(3, min(args.repeats, int(args.budget / max(slow, 1e-6))))
+                result = interleaved(fns, repeats=repeats)
+            cells = []
+            for key in ("motornet", "fn_class", "fn_eager", "fn_compiled", "fn_compiled_final"):
+                if key in result:
+                    r = result[key]
+                    cells.append(f"{fmt_ms(r['median'])} [{r['median'] / args.steps * 1e3:7.4f}]")
+                else:
+                    cells.append(f"{'-':>22s}")
+            ratios = []
+            if "motornet" in result:
+                for key in ("fn_eager", "fn_compiled", "fn_compiled_final"):
+                    ratios.append(f"{result['motornet']['median'] / result[key]['median']:6.1f}x" if key in result else "     -")
+            print(f"{name:22s} {batch:5d} " + " ".join(cells) + "   " + " ".join(ratios), flush=True)
+            report["rollout"].append((name, batch, result))
+
+
+def bench_backward(args, report):
+    name = "RigidTendonArm26"
+    steps = args.backward_steps
+    print(f"\n## {name}: {steps}-step rollout + backward (loss = mean fingertip position): ms per call")
+    print(f"{'B':>5s} {'motornet':>12s} {'fn_eager':>12s} {'fn_compiled':>12s}   ratios motornet/eager, motornet/compiled")
+    spec, params = core.prebuilt(name)
+    fingertip = lambda s: core.cartesian(spec, params, s.joint).pos  # noqa: E731  (one object: it keys the cache)
+    for batch in args.batches:
+        joint = initial_joint(name, batch, seed=batch)
+        base = torch.rand(steps, batch, spec.n_muscles, generator=torch.Generator().manual_seed(batch))
+        state = core_state(spec, params, joint)
+        fns = {}
+
+        def mn_run(e=make_motornet(name) if mn is not None else None):
+            actions = base.clone().requires_grad_(True)
+            loop_rollout(e, joint, actions, record_fingertip=True).mean().backward()
+            return actions.grad
+
+        def eager_run():
+            actions = base.clone().requires_grad_(True)
+            traj = core.rollout(spec, params, state, actions)
+            core.cartesian(spec, params, traj.joint).pos.mean().backward()
+            return actions.grad
+
+        def compiled_run():
+            actions = base.clone().requires_grad_(True)
+            compiled.rollout(spec, params, state, actions, record=fingertip).mean().backward()
+            return actions.grad
+
+        if mn is not None:
+            fns["motornet"] = mn_run
+        fns["fn_eager"] = eager_run
+        if args.compile:
+            report["compile"].append((f"rollout+backward {name} B={batch} T={steps}", first_call(compiled_run)))
+            fns["fn_compiled"] = compiled_run
+            grad_gap = (eager_run() - compiled_run()).abs().max().item()
+            report["parity"].append((f"backward B={batch}: max |grad eager - grad compiled|", grad_gap))
+        result = interleaved(fns, repeats=args.repeats)
+        cells = [fmt_ms(result[k]["median"]) + "  " if k in result else f"{'-':>12s}" for k in
+                 ("motornet", "fn_eager", "fn_compiled")]
+        ratios = [f"{result['motornet']['median'] / result[k]['median']:6.1f}x" if ("motornet" in result and k in result)
+                  else "     -" for k in ("fn_eager", "fn_compiled")]
+        print(f"{batch:5d} " + " ".join(cells) + "   " + " ".join(ratios), flush=True)
+        report["backward"].append((batch, result))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--section", choices=("rollout", "backward", "all"), default="all")
+    parser.add_argument("--effectors", nargs="+", default=list(EFFECTORS), choices=EFFECTORS)
+    parser.add_argument("--batches", nargs="+", type=int, default=None,
+                        help="batch sizes (default: 1 32 128 256 1024 for rollouts, 32 1024 for backward)")
+    parser.add_argument("--steps", type=int, default=200, help="rollout steps")
+    parser.add_argument("--backward-steps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds of timed calls per row (caps repeats)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--malloc", action="store_true", help="glibc mallopt: keep freed memory (see README)")
+    args = parser.parse_args(argv)
+    facts = setup(args.threads)
+    facts["malloc_tuned"] = tune_malloc() if args.malloc else False
+    print_header("bench_effector", facts)
+    report = {"compile": [], "rollout": [], "backward": [], "parity": []}
+    if args.section in ("rollout", "all"):
+        batches, args.batches = args.batches, args.batches or [1, 32, 128, 256, 1024]
+        bench_rollouts(args, report)
+        args.batches = batches
+    if args.section in ("backward", "all"):
+        args.batches = args.batches or [32, 1024]
+        bench_backward(args, report)
+    if report["compile"]:
+        print("\n## compile times (first call: trace + C++ build + run; inductor's disk cache shortens re-runs)")
+        for label, seconds in report["compile"]:
+            print(f"{label:60s} {seconds:8.1f} s")
+    for label, value in report["parity"]:
+        print(f"# parity: {label} = {value:.3g}")
+    print_footer()
+    return report
+
+
+if __name__ == "__main__":
+    main()

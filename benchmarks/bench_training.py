@@ -1,0 +1,203 @@
+"""Training benchmarks: one optimisation batch of motornet_fn (eager and ``compile=True``) against
+MotorNet 0.3.0's tutorial loop, ensembles against sequential runs, and peak memory.
+
+    python benchmarks/bench_training.py                       # everything
+    python benchmarks/bench_training.py --section tutorial arm26 --batches 10
+    python benchmarks/bench_training.py --section ensemble --members 10
+    python benchmarks/bench_training.py --section memory
+
+Sections:
+
+* ``tutorial``: MotorNet's tutorial batch: ReluPointMass24 + RandomTargetReach (1 s, 100 steps), GRU 32,
+  batch 32, L1 fingertip loss, backward, gradient clipping, Adam. ``motornet`` is the tutorial loop
+  verbatim (``env.step`` / ``policy`` / ``optimizer``); ``fn_eager`` and ``fn_compiled`` are
+  ``Trainer(TrainConfig()).train_batch()`` with ``compile`` off / on (sampling included).
+* ``arm26``: the same with RigidTendonArm26 (RigidTendonHillMuscle) and a GRU of 64 units.
+* ``ensemble``: ``Trainer(ensemble_size=K)`` for one batch against K sequential single-policy batches,
+  eager and compiled.
+* ``memory``: growth of the process's resident set during 3 training batches after a warm-up batch
+  (each implementation in a fresh subprocess; Linux only).
+
+Medians of round-robin repeats (ms per batch); compile times (first batch) print separately.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (  # noqa: E402
+    exact_malloc, first_call, interleaved, mn, peak_memory, print_footer, print_header, saved_tensor_bytes, setup,
+    tune_malloc,
+)
+
+from motornet_fn.nn import TrainConfig, Trainer  # noqa: E402
+
+WORKLOADS = {
+    "tutorial": dict(effector="ReluPointMass24", hidden_size=32),
+    "arm26": dict(effector="RigidTendonArm26", muscle="RigidTendonHillMuscle", hidden_size=64),
+}
+
+
+def l1(x, y):
+    return torch.mean(torch.sum(torch.abs(x - y), dim=-1))
+
+
+class MotorNetTutorial:
+    """MotorNet 0.3.0's tutorial training loop, one call = one batch."""
+
+    def __init__(self, effector: str, hidden_size: int, batch_size: int = 32, seed: int = 0):
+        torch.manual_seed(seed)
+        e = (mn.effector.RigidTendonArm26(muscle=mn.muscle.RigidTendonHillMuscle()) if effector == "RigidTendonArm26"
+             else getattr(mn.effector, effector)())
+        self.env = mn.environment.RandomTargetReach(effector=e, max_ep_duration=1.0)
+        self.env.reset(seed=seed)
+        self.policy = mn.policy.PolicyGRU(self.env.observation_space.shape[0], hidden_size, self.env.n_muscles,
+                                          device=torch.device("cpu"))
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=1e-3)
+        self.batch_size = batch_size
+
+    def __call__(self) -> float:
+        h = self.policy.init_hidden(batch_size=self.batch_size)
+        obs, info = self.env.reset(options={"batch_size": self.batch_size})
+        terminated = False
+        xy = [info["states"]["fingertip"][:, None, :]]
+        tg = [info["goal"][:, None, :]]
+        while not terminated:
+            action, h = self.policy(obs, h)
+            obs, reward, terminated, truncated, info = self.env.step(action=action)
+            xy.append(info["states"]["fingertip"][:, None, :])
+            tg.append(info["goal"][:, None, :])
+        loss = l1(torch.cat(xy, axis=1), torch.cat(tg, axis=1))
+        self.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm=1.0)
+        self.optimizer.step()
+        return loss.item()
+
+
+def trainer(workload: str, compile: bool, **kw) -> Trainer:
+    return Trainer(TrainConfig(**WORKLOADS[workload], compile=compile, **kw))
+
+
+def bench_batches(args, workload, report):
+    print(f"\n## {workload}: ms per training batch (batch 32, 100 steps, fwd + bwd + clip + Adam)")
+    fns = {}
+    if mn is not None:
+        fns["motornet"] = MotorNetTutorial(WORKLOADS[workload]["effector"], WORKLOADS[workload]["hidden_size"])
+    eager = trainer(workload, False)
+    fns["fn_eager"] = eager.train_batch
+    if args.compile:
+        fast = trainer(workload, True)
+        report["compile"].append((f"{workload} training step (first batch)", first_call(fast.train_batch)))
+        fns["fn_compiled"] = fast.train_batch
+    first = {}
+    if mn is not None:
+        first["motornet"] = first_call(MotorNetTutorial(WORKLOADS[workload]["effector"], WORKLOADS[workload]["hidden_size"]))
+    first["fn_eager"] = first_call(trainer(workload, False).train_batch)
+    result = interleaved(fns, repeats=args.batches)
+    for name, r in result.items():
+        ratio = (f"   motornet/{name} = {result['motornet']['median'] / r['median']:5.1f}x"
+                 if "motornet" in result and name != "motornet" else "")
+        print(f"{name:12s} median {r['median'] * 1e3:9.2f} ms  min {r['min'] * 1e3:9.2f} ms{ratio}")
+    print("first batch (fresh object, no compile): " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in first.items()))
+    report[workload] = result
+
+
+def bench_ensemble(args, report):
+    k = args.members
+    print(f"\n## ensemble of {k} (tutorial workload): one vectorised batch vs {k} sequential single-policy batches")
+    modes = [False, True] if args.compile else [False]
+    for compile in modes:
+        ensemble = trainer("tutorial", compile, ensemble_size=k)
+        single = trainer("tutorial", compile)  # K members run one after the other cost K of its batches
+        if compile:
+            report["compile"].append((f"ensemble of {k} training step", first_call(ensemble.train_batch)))
+            report["compile"].append(("single-policy training step", first_call(single.train_batch)))
+        fns = {"ensemble": ensemble.train_batch, "sequential": lambda: [single.train_batch() for _ in range(k)]}
+        result = interleaved(fns, repeats=max(3, args.batches // 2))
+        label = "compiled" if compile else "eager"
+        e, s = result["ensemble"]["median"], result["sequential"]["median"]
+        print(f"{label:9s} ensemble {e * 1e3:9.1f} ms   {k} sequential {s * 1e3:9.1f} ms   speed-up {s / e:5.1f}x")
+        report[f"ensemble_{label}"] = result
+    if args.compile and "ensemble_eager" in report:
+        s = report["ensemble_eager"]["sequential"]["median"]
+        e = report["ensemble_compiled"]["ensemble"]["median"]
+        print(f"compiled ensemble vs {k} sequential eager runs: {s / e:5.1f}x")
+
+
+def memory_one(impl: str, workload: str) -> dict:
+    """(In a fresh subprocess) memory of one training batch after a warm-up batch: the peak growth of
+    the resident set (allocations >= 64 KiB mmapped, so the resident set follows live memory), and
+    the bytes autograd saves for backward."""
+    exact_malloc()
+    torch.set_num_threads(1)
+    if impl == "motornet":
+        run = MotorNetTutorial(WORKLOADS[workload]["effector"], WORKLOADS[workload]["hidden_size"])
+    else:
+        run = trainer(workload, impl == "fn_compiled").train_batch
+    run()
+    run()
+    peak = min(peak_memory(run) for _ in range(3))
+    return {"saved": saved_tensor_bytes(run), "peak": peak}
+
+
+def bench_memory(args, report):
+    print("\n## peak memory of a training batch (fresh process per implementation, after 1 warm-up batch)")
+    print("#   peak:  growth of the resident set during one batch above its level before (min of 3; glibc set to")
+    print("#          mmap every allocation >= 64 KiB so the resident set follows live memory)")
+    print("#   saved: distinct storages autograd keeps for backward (activation memory at the end of forward)")
+    impls = (["motornet"] if mn is not None else []) + ["fn_eager"] + (["fn_compiled"] if args.compile else [])
+    for workload in args.workloads:
+        cells = []
+        for impl in impls:
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-one", impl, workload],
+                                 capture_output=True, text=True, check=True)
+            value = json.loads(out.stdout.strip().splitlines()[-1])
+            cells.append(f"{impl}: peak {value['peak'] / 2**20:7.2f} MiB, saved {value['saved'] / 2**20:7.2f} MiB")
+            report.setdefault("memory", []).append((workload, impl, value))
+        print(f"{workload:10s} " + " | ".join(cells), flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--section", nargs="+", choices=("tutorial", "arm26", "ensemble", "memory"),
+                        default=["tutorial", "arm26", "ensemble", "memory"])
+    parser.add_argument("--workloads", nargs="+", choices=tuple(WORKLOADS), default=list(WORKLOADS),
+                        help="workloads of the memory section")
+    parser.add_argument("--batches", type=int, default=11, help="timed batches per implementation")
+    parser.add_argument("--members", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--malloc", action="store_true", help="glibc mallopt: keep freed memory (see README)")
+    parser.add_argument("--memory-one", nargs=2, metavar=("IMPL", "WORKLOAD"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_one:
+        print(json.dumps(memory_one(*args.memory_one)))
+        return None
+    facts = setup(args.threads)
+    facts["malloc_tuned"] = tune_malloc() if args.malloc else False
+    print_header("bench_training", facts)
+    report = {"compile": []}
+    for workload in ("tutorial", "arm26"):
+        if workload in args.section:
+            bench_batches(args, workload, report)
+    if "ensemble" in args.section:
+        bench_ensemble(args, report)
+    if "memory" in args.section:
+        bench_memory(args, report)
+    if report["compile"]:
+        print("\n## compile times (first batch: trace + C++ build + run)")
+        for label, seconds in report["compile"]:
+            print(f"{label:60s} {seconds:8.1f} s")
+    print_footer()
+    return report
+
+
+if __name__ == "__main__":
+    main()
