@@ -45,17 +45,6 @@ def tune_malloc() -> bool:
     return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
 
 
-def exact_malloc() -> bool:
-    """glibc: serve every allocation of 64 KiB or more by mmap and give freed heap tops back, so that the
-    resident set follows live memory (for peak-memory measurements; slower, so not for timings)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 64 * 1024)) and bool(libc.mallopt(m_trim_threshold, 128 * 1024))
-
-
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int, inner: int = 1, warmup: int = 1) -> dict:
     """Median / min seconds per call of each function, timed round-robin so that load changes hit
     every implementation alike. ``inner`` calls per timed sample."""
@@ -80,31 +69,21 @@ def first_call(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def rss_bytes() -> tuple[int, int]:
-    """(current RSS, high-water mark) of this process in bytes (Linux /proc)."""
-    fields = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                key, value = line.split(":")
-                fields[key] = int(value.split()[0]) * 1024
-    return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
+def tensor_peak_bytes(fn: Callable[[], object]) -> int:
+    """Peak of live tensor memory while ``fn`` runs, above the level before it, from the profiler's
+    allocation events (``profile_memory=True``) in time order. Exact for eager code; buffers that
+    inductor-generated C++ allocates and frees internally (per-step temporaries of a compiled loop)
+    do not reach the profiler, only those the compiled graph returns or saves for backward."""
+    from torch.profiler import ProfilerActivity, profile
 
-
-def peak_memory(fn: Callable[[], object]) -> int:
-    """Bytes by which the process's resident set grew above its level before ``fn`` (Linux: resets
-    the high-water mark through /proc/self/clear_refs, then reads VmHWM)."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before, _ = rss_bytes()
-    fn()
-    _, hwm = rss_bytes()
-    return max(0, hwm - before)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in prof.events() if e.self_cpu_memory_usage)
+    live = peak = 0
+    for _, delta in events:
+        live += delta
+        peak = max(peak, live)
+    return peak
 
 
 def saved_tensor_bytes(fn: Callable[[], object]) -> int:

@@ -32,8 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (  # noqa: E402
-    exact_malloc, first_call, interleaved, mn, peak_memory, print_footer, print_header, saved_tensor_bytes, setup,
-    tune_malloc,
+    first_call, interleaved, mn, print_footer, print_header, saved_tensor_bytes, setup, tensor_peak_bytes, tune_malloc,
 )
 
 from motornet_fn.nn import TrainConfig, Trainer  # noqa: E402
@@ -132,10 +131,8 @@ def bench_ensemble(args, report):
 
 
 def memory_one(impl: str, workload: str) -> dict:
-    """(In a fresh subprocess) memory of one training batch after a warm-up batch: the peak growth of
-    the resident set (allocations >= 64 KiB mmapped, so the resident set follows live memory), and
-    the bytes autograd saves for backward."""
-    exact_malloc()
+    """(In a fresh subprocess) memory of one training batch after two warm-up batches: the tensor
+    peak seen by the profiler and the bytes autograd saves for backward."""
     torch.set_num_threads(1)
     if impl == "motornet":
         run = MotorNetTutorial(WORKLOADS[workload]["effector"], WORKLOADS[workload]["hidden_size"])
@@ -143,14 +140,14 @@ def memory_one(impl: str, workload: str) -> dict:
         run = trainer(workload, impl == "fn_compiled").train_batch
     run()
     run()
-    peak = min(peak_memory(run) for _ in range(3))
-    return {"saved": saved_tensor_bytes(run), "peak": peak}
+    return {"peak": max(tensor_peak_bytes(run) for _ in range(2)), "saved": saved_tensor_bytes(run)}
 
 
 def bench_memory(args, report):
-    print("\n## peak memory of a training batch (fresh process per implementation, after 1 warm-up batch)")
-    print("#   peak:  growth of the resident set during one batch above its level before (min of 3; glibc set to")
-    print("#          mmap every allocation >= 64 KiB so the resident set follows live memory)")
+    print("\n## memory of one training batch, MiB (fresh process per implementation, after 2 warm-up batches)")
+    print("#   peak:  live tensor memory above the level before the batch, from the profiler's allocation events")
+    print("#          (exact for eager code; for fn_compiled it sees the buffers the compiled graphs return and")
+    print("#          save, not the per-step temporaries inside the generated loop)")
     print("#   saved: distinct storages autograd keeps for backward (activation memory at the end of forward)")
     impls = (["motornet"] if mn is not None else []) + ["fn_eager"] + (["fn_compiled"] if args.compile else [])
     for workload in args.workloads:
@@ -159,7 +156,7 @@ def bench_memory(args, report):
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-one", impl, workload],
                                  capture_output=True, text=True, check=True)
             value = json.loads(out.stdout.strip().splitlines()[-1])
-            cells.append(f"{impl}: peak {value['peak'] / 2**20:7.2f} MiB, saved {value['saved'] / 2**20:7.2f} MiB")
+            cells.append(f"{impl}: peak {value['peak'] / 2**20:6.2f}, saved {value['saved'] / 2**20:6.2f}")
             report.setdefault("memory", []).append((workload, impl, value))
         print(f"{workload:10s} " + " | ".join(cells), flush=True)
 

@@ -144,11 +144,10 @@ class CompiledObjective:
     """``losses = objective(weights, buffers, init, noise)`` compiled once per input signature.
 
     Args:
-        member_loss: ``(weights, buffers, init, noise) -> scalar loss`` of one policy (it must run the
-            episode with :func:`scan_episode`).
-        ensemble_dims: None (one policy: the result gets a leading dim of 1); ``"stacked"``
-            (``member_loss`` takes member-stacked arguments and returns the (K,) losses itself); or
-            ``in_dims`` to vmap ``member_loss`` over members (vmap around a scan: fragile in torch 2.13).
+        loss: ``(weights, buffers, init, noise) -> loss`` running its episode with :func:`scan_episode`:
+            a scalar for one policy, or (K,) member losses when ``stacked`` (member-stacked weights
+            and inputs; see :func:`compiled_objective`).
+        stacked: whether ``loss`` already returns (K,) losses; otherwise the result gets a leading dim of 1.
         options: inductor options (default: ``motornet_fn.core.compiled.DEFAULT_OPTIONS``).
         warm: called once before the first trace, e.g. ``lambda: core.compiled.warm(spec, params,
             state, 1)`` (an eager step fills the static-tensor caches the trace reads).
@@ -156,17 +155,11 @@ class CompiledObjective:
     ``compile_seconds`` holds the duration of the first call (tracing + code generation + the call).
     """
 
-    def __init__(self, member_loss: Callable, ensemble_dims: tuple | str | None = None, options: dict | None = None,
+    def __init__(self, loss: Callable, stacked: bool = False, options: dict | None = None,
                  warm: Callable[[], Any] | None = None):
-        self.member_loss = member_loss
+        self.loss = loss
         self.warm = warm
-        self.ensemble_dims = ensemble_dims
-        if ensemble_dims is None:
-            fn = lambda w, b, init, noise: member_loss(w, b, init, noise).unsqueeze(0)  # noqa: E731
-        elif ensemble_dims == "stacked":  # member_loss already takes member-stacked inputs, returns (K,)
-            fn = member_loss
-        else:
-            fn = torch.func.vmap(member_loss, in_dims=ensemble_dims, randomness="error")
+        fn = loss if stacked else (lambda w, b, init, noise: loss(w, b, init, noise).unsqueeze(0))
         core_compiled.register_view_copy_decompositions()
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         opts = dict(core_compiled.DEFAULT_OPTIONS if options is None else options)
@@ -186,10 +179,12 @@ class CompiledObjective:
 
 def compiled_objective(trainer, options: dict | None = None) -> CompiledObjective:
     """The :class:`CompiledObjective` of a :class:`~motornet_fn.nn.train.Trainer`: its members' losses
-    (``trainer.objective`` of a :func:`scan_episode`), vmapped over members for an ensemble."""
-    from torch.func import functional_call
+    (``trainer.objective`` of a :func:`scan_episode`).
 
-    from motornet_fn.nn.episode import EpisodeInit
+    An ensemble runs as one episode whose batch dims are (members, trials): the effector, feedback and
+    loss take any leading batch dims, and only the policy step is vmapped over the stacked weights
+    (vmap around the whole scan trips over carry layouts in torch 2.13)."""
+    from torch.func import functional_call
 
     base = trainer.base if trainer.ensemble else trainer.models[0]
     hidden_dim = getattr(trainer.models[0], "hidden_dim", 0)
@@ -204,17 +199,16 @@ def compiled_objective(trainer, options: dict | None = None) -> CompiledObjectiv
         core_compiled.warm(trainer.spec, trainer.params, eff.initial_state(trainer.spec, trainer.params, init.joint), 1)
 
     if not trainer.ensemble:
-        return CompiledObjective(member_loss, None, options, warm)
+        return CompiledObjective(member_loss, False, options, warm)
 
     def ensemble_loss(weights, buffers, init, noise):
-        # members and trials are two batch dims of one episode; only the policy is vmapped (per step)
         member_policy = lambda w, b, obs, h: functional_call(base, (w, b), (obs, h))  # noqa: E731
         policy = lambda obs, h: torch.func.vmap(member_policy)(weights, buffers, obs, h)  # noqa: E731
         h0 = init.goal.new_zeros(*init.goal.shape[:-1], hidden_dim)
         trace = scan_episode(trainer.task, trainer.params, policy, h0, init, noise, time_axis=1)
         return torch.func.vmap(trainer.objective)(trace)
 
-    return CompiledObjective(ensemble_loss, "stacked", options, warm)
+    return CompiledObjective(ensemble_loss, True, options, warm)
 
 
 __all__ = ["scan_episode", "CompiledObjective", "compiled_objective"]
