@@ -13,13 +13,49 @@ class RecordedModule(torch.nn.Module):
     def __new__(cls, *args, **kwargs):
         self = super().__new__(cls)
         self.__dict__["_init_args"] = (args, kwargs)
+        self.__dict__["_version"] = 0
         return self
+
+    # ------------------------------------------------------------------ change tracking
+    # ``_version`` counts assignments, buffer registrations and device/dtype moves of this module, so
+    # that what is derived from its attributes (core parameter tuples, the core spec) can be built once
+    # and reused at every step. In-place edits of a buffer need no bump: the cached tuples hold views.
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        self.__dict__["_version"] += 1
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        self.__dict__["_version"] += 1
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        super().register_buffer(name, tensor, persistent)
+        self.__dict__["_version"] += 1
+
+    def touch(self) -> None:
+        """Mark this module as changed (after an in-place edit of a list or array attribute)."""
+        self.__dict__["_version"] += 1
+
+    def memo(self, name: str, build: Callable[[], Any], *deps: "RecordedModule") -> Any:
+        """``build()``, reused until this module or one of ``deps`` changes (see ``_version``)."""
+        key = (self.__dict__["_version"],) + tuple(d.__dict__["_version"] for d in deps)
+        hit = self.__dict__.get("_memo_" + name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = build()
+        self.__dict__["_memo_" + name] = (key, value)
+        return value
 
     def _move_tensors(self, move: Callable[[Any], Any]) -> None:
         """Move tensors held outside buffers (current states, goals, ...); ``move`` leaves non-tensors."""
 
+    def __getstate__(self):
+        # caches (memos, the last core state) are rebuilt on demand, not saved
+        return {k: v for k, v in self.__dict__.items() if not (k.startswith("_memo_") or k == "_last_core")}
+
     def _apply(self, fn, recurse=True):
         out = super()._apply(fn, recurse)
+        self.__dict__["_version"] += 1
         self._device = fn(torch.empty(0, device=self._device)).device
         self._move_tensors(lambda v: fn(v) if torch.is_tensor(v) else v)
         return out

@@ -227,7 +227,7 @@ class Effector(RecordedModule):
             spec, params = core
             loads = Loads(endpoint_load, joint_load)
             new = core_effector.step(spec, params, self._to_core(self.states, spec.muscle), action, loads)
-            self._set_state(_from_core(new))
+            self._set_core_state(new)
             return
         a = self.muscle.clip_activation(action)
         for _ in range(self.n_ministeps):
@@ -283,7 +283,7 @@ class Effector(RecordedModule):
         spec, params = core
         state = self._to_core(self.states, spec.muscle)
         new = integrator(spec, params, state, action, Loads(endpoint_load, joint_load), self.minidt)
-        self._set_state(_from_core(new))
+        self._set_core_state(new)
 
     def integration_step(self, dt: float, state_derivative: dict, states: dict) -> dict:
         """MotorNet's update: muscle state from the old geometry, skeleton Euler step, new geometry.
@@ -343,7 +343,11 @@ class Effector(RecordedModule):
         return self._to_core(self.states, spec.muscle)
 
     def _core_spec_params(self):
-        """(spec, params) for the core fast path, or None when a MotorNet hook is overridden."""
+        """(spec, params) for the core fast path, or None when a MotorNet hook is overridden (built
+        once, rebuilt when this effector, its muscle or its skeleton changes)."""
+        return self.memo("core", self._build_core_spec_params, self.muscle, self.skeleton)
+
+    def _build_core_spec_params(self):
         muscle_model = stock_core_model(self.muscle, MUSCLE_HOOKS)
         skeleton_model = stock_core_model(self.skeleton, SKELETON_HOOKS)
         if muscle_model is None or skeleton_model is None or _overrides(self, Effector, EFFECTOR_HOOKS):
@@ -364,6 +368,9 @@ class Effector(RecordedModule):
     def _to_core(self, states: dict, muscle_model) -> EffectorState:
         if states["joint"] is None:
             raise RuntimeError(f"{type(self).__name__}.reset() must be called before stepping")
+        last = self.__dict__.get("_last_core")
+        if last is not None and _unchanged(states, last[1]):
+            return last[0]
         return EffectorState(joint_from_tensor(states["joint"]), muscle_model.State(*states["muscle"].unbind(1)),
                              geometry_from_tensor(states["geometry"]))
 
@@ -392,6 +399,11 @@ class Effector(RecordedModule):
         else:
             skeleton_params = self.skeleton.params()
         return geometry_to_tensor(geometry(skeleton, skeleton_params, geometry_params, joint_from_tensor(joint_state)))
+
+    def _set_core_state(self, state: EffectorState) -> None:
+        """Set :attr:`states` from a core state, remembered so that the next step skips converting back."""
+        self._set_state(_from_core(state))
+        self.__dict__["_last_core"] = (state, _tensor_keys(self.states))
 
     def _set_state(self, states: dict) -> None:
         for key, val in states.items():
@@ -474,6 +486,7 @@ class Effector(RecordedModule):
                   for m in range(self.n_muscles)]
         self._path_geometry = PathGeometry.from_paths(bodies)
         self._add_muscle_calls.append(call)
+        self.touch()
 
     def _check_muscle_kwargs(self, label: str, kwargs: dict) -> None:
         missing = [k for k in self.tobuild__muscle if k not in kwargs and k not in self.tobuild__default]
@@ -848,6 +861,24 @@ def check_action_shape(action: torch.Tensor, n_muscles: int, batch_size: int) ->
     if action.ndim == 0 or action.shape[-1] != n_muscles or rows not in (1, batch_size):
         raise ShapeError(f"action must have shape (batch_size={batch_size}, n_muscles={n_muscles}) or "
                          f"({n_muscles},), got {tuple(action.shape)}")
+
+
+_CORE_KEYS = ("joint", "muscle", "geometry")
+
+
+def _tensor_keys(states: dict) -> tuple | None:
+    """The joint, muscle and geometry state tensors with their in-place version counters (None for
+    inference-mode tensors, which have no counter)."""
+    tensors = [states[k] for k in _CORE_KEYS]
+    if any(t.is_inference() for t in tensors):
+        return None
+    return tuple((t, t._version) for t in tensors)
+
+
+def _unchanged(states: dict, keys: tuple | None) -> bool:
+    """Whether ``states`` holds the very tensors of ``keys``, not edited in place since (e.g. by a
+    perturbation ``states["joint"][:, 2] += 1``)."""
+    return keys is not None and all(states[k] is t and t._version == v for k, (t, v) in zip(_CORE_KEYS, keys))
 
 
 def _from_core(state: EffectorState) -> dict:

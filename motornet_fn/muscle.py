@@ -100,8 +100,8 @@ class Muscle(RecordedModule):
         if self.core_model is None or not self.built:
             return None
         cls = self.core_model.Params
-        return cls(*(getattr(self, f).expand(self.n_muscles) if f in _ACTIVATION_FIELDS
-                     else getattr(self, "core_" + f) for f in cls._fields))
+        return self.memo("params", lambda: cls(*(getattr(self, f).expand(self.n_muscles) if f in _ACTIVATION_FIELDS
+                                                 else getattr(self, "core_" + f) for f in cls._fields)))
 
     # ------------------------------------------------------------------ MotorNet API
     def clip_activation(self, a: torch.Tensor) -> torch.Tensor:

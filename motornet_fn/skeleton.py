@@ -91,7 +91,7 @@ class Skeleton(RecordedModule):
         if self.core_model is None:
             return None
         cls = self.core_model.Params
-        return cls(*(getattr(self, "core_" + f) for f in cls._fields))
+        return self.memo("params", lambda: cls(*(getattr(self, "core_" + f) for f in cls._fields)))
 
     # ------------------------------------------------------------------ MotorNet API
     @staticmethod

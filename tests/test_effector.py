@@ -440,3 +440,51 @@ def test_deepcopy_and_state_dict_roundtrip():
     for e in (effector, twin):
         e.step(torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
     torch.testing.assert_close(twin.states["joint"], effector.states["joint"])
+
+
+# ---------------------------------------------------------------- caches of the class layer
+def _arm(**kwargs):
+    effector = mn.effector.RigidTendonArm26(mn.muscle.RigidTendonHillMuscle(), **kwargs)
+    effector.reset(options={"joint_state": torch.tensor([[0.8, 1.2, 0.0, 0.0], [0.5, 1.0, 0.1, 0.0]])})
+    return effector
+
+
+def test_in_place_perturbation_of_the_states_is_stepped_from():
+    action = torch.full((2, 6), 0.2)
+    perturbed, replaced, untouched = _arm(), _arm(), _arm()
+    for e in (perturbed, replaced, untouched):
+        e.step(action)
+    perturbed.states["joint"][:, 2:] += 1.0  # in place, as a mid-movement perturbation
+    joint = replaced.states["joint"].clone()
+    joint[:, 2:] += 1.0
+    replaced.states["joint"] = joint  # the same perturbation as a new tensor
+    for e in (perturbed, replaced, untouched):
+        e.step(action)
+    torch.testing.assert_close(perturbed.states["joint"], replaced.states["joint"], rtol=0, atol=0)
+    assert not torch.allclose(perturbed.states["joint"], untouched.states["joint"])
+
+
+def test_parameters_changed_between_steps_are_used():
+    action = torch.full((2, 6), 0.2)
+    changed, reference = _arm(), _arm(damping=5.0)
+    changed.step(action)  # builds and caches the core view with the default damping
+    changed.damping = torch.full_like(changed.damping, 5.0)
+    reference.states = {k: (None if v is None else v.clone()) for k, v in changed.states.items()}
+    changed.muscle.tau_activation = changed.muscle.tau_activation * 2
+    reference.muscle.tau_activation = reference.muscle.tau_activation * 2
+    for e in (changed, reference):
+        e.step(action)
+    torch.testing.assert_close(changed.states["muscle"], reference.states["muscle"], rtol=0, atol=0)
+    torch.testing.assert_close(changed.states["joint"], reference.states["joint"], rtol=0, atol=0)
+    assert changed.params().damping.eq(5.0).all()
+
+
+def test_core_view_is_built_once_and_rebuilt_after_a_change():
+    effector = _arm()
+    first = effector._core_spec_params()
+    assert effector._core_spec_params() is first
+    effector.step(torch.zeros(2, 6))
+    assert effector._core_spec_params() is first
+    effector.skeleton.touch()
+    assert effector._core_spec_params() is not first
+    assert pickle.loads(pickle.dumps(effector)).__dict__.get("_last_core") is None

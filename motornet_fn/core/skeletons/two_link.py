@@ -152,16 +152,14 @@ class TwoDofArm(SkeletonModel):
         return on_arm + on_forearm, on_forearm
 
     def forward_kinematics(self, params, joint):
-        p = params
-        q0, q1 = joint.pos[..., 0], joint.pos[..., 1]
-        v0, v1 = joint.vel[..., 0], joint.vel[..., 1]
-        c1, s1 = torch.cos(q0), torch.sin(q0)
-        c12, s12 = torch.cos(q0 + q1), torch.sin(q0 + q1)
-        x = p.l1 * c1 + p.l2 * c12
-        y = p.l1 * s1 + p.l2 * s12
-        vx = -(p.l1 * s1 + p.l2 * s12) * v0 - p.l2 * s12 * v1
-        vy = (p.l1 * c1 + p.l2 * c12) * v0 + p.l2 * c12 * v1
-        return CartesianState(torch.stack([x, y], -1), torch.stack([vx, vy], -1))
+        # segment k points along the absolute angle q0 + ... + qk, which turns at v0 + ... + vk:
+        # x = sum_k l_k cos(a_k), y = sum_k l_k sin(a_k), (vx, vy) = sum_k l_k w_k (-sin(a_k), cos(a_k))
+        angle, rate = joint.pos.cumsum(-1), joint.vel.cumsum(-1)  # (..., 2)
+        lengths = torch.stack([params.l1, params.l2], -1)  # (..., 2)
+        lc, ls = lengths * torch.cos(angle), lengths * torch.sin(angle)
+        pos = torch.stack([lc.sum(-1), ls.sum(-1)], -1)
+        vel = torch.stack([-(ls * rate).sum(-1), (lc * rate).sum(-1)], -1)
+        return CartesianState(pos, vel)
 
     def fixation_points(self, params, joint, coordinates, bodies, motornet_velocity=True):
         device = coordinates.device
