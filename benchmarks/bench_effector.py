@@ -13,6 +13,8 @@ Sections:
   class API, same loop), ``fn_eager`` (``core.rollout``, returns the whole trajectory),
   ``fn_compiled`` (``core.compiled.rollout``, whole trajectory) and ``fn_compiled_final``
   (``record=None``: only the final state, like the MotorNet loop, which stores nothing).
+* ``overhead``: one ``Effector.step`` of the class API against the ``core.step`` it wraps (and
+  ``core.step`` + ``core.cartesian``, since the class also keeps MotorNet's cartesian state), us per step.
 * ``backward``: RigidTendonArm26, 100 steps with actions requiring grad, loss = mean fingertip
   position over time, then ``backward()``: ``motornet`` loop, ``fn_eager``, ``fn_compiled``
   (``record`` = fingertip).
@@ -164,12 +166,39 @@ def bench_backward(args, report):
         report["backward"].append((batch, result))
 
 
+def bench_overhead(args, report):
+    """Per-step cost of the class API against the core it calls, one step at a time."""
+    print("\n## object-layer overhead: us per no-grad step, Effector.step vs the core call(s) it makes")
+    print(f"{'effector':22s} {'B':>5s} {'class step':>11s} {'core step':>10s} {'+cartesian':>11s}"
+          "   overhead vs core step, vs core step + cartesian (the class also computes the cartesian state)")
+    for name in args.effectors:
+        for batch in args.batches:
+            effector = make_class(name)
+            effector.reset(seed=0, options={"batch_size": batch})
+            spec, params, state = effector.spec, effector.params(), effector.core_state()
+            action = torch.rand(batch, spec.n_muscles, generator=torch.Generator().manual_seed(batch))
+
+            def core_and_cartesian():
+                new = core.step(spec, params, state, action)
+                return core.cartesian(spec, params, new.joint)
+
+            fns = {"class": lambda: effector.step(action), "core": lambda: core.step(spec, params, state, action),
+                   "core_cartesian": core_and_cartesian}
+            with torch.no_grad():
+                result = interleaved(fns, repeats=args.repeats * 3, inner=50, warmup=20)
+            c, k, kc = (result[key]["median"] * 1e6 for key in ("class", "core", "core_cartesian"))
+            print(f"{name:22s} {batch:5d} {c:11.1f} {k:10.1f} {kc:11.1f}   {100 * (c / k - 1):+6.1f}%  {100 * (c / kc - 1):+6.1f}%",
+                  flush=True)
+            report["overhead"].append((name, batch, result))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--section", choices=("rollout", "backward", "all"), default="all")
+    parser.add_argument("--section", choices=("rollout", "backward", "overhead", "all"), default="all")
     parser.add_argument("--effectors", nargs="+", default=list(EFFECTORS), choices=EFFECTORS)
     parser.add_argument("--batches", nargs="+", type=int, default=None,
-                        help="batch sizes (default: 1 32 128 256 1024 for rollouts, 32 1024 for backward)")
+                        help="batch sizes (default: 1 32 128 256 1024 for rollouts, 32 1024 for backward, "
+                             "1 32 for overhead)")
     parser.add_argument("--steps", type=int, default=200, help="rollout steps")
     parser.add_argument("--backward-steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=9)
@@ -181,14 +210,18 @@ def main(argv=None):
     facts = setup(args.threads)
     facts["malloc_tuned"] = tune_malloc() if args.malloc else False
     print_header("bench_effector", facts)
-    report = {"compile": [], "rollout": [], "backward": [], "parity": []}
+    report = {"compile": [], "rollout": [], "backward": [], "overhead": [], "parity": []}
     if args.section in ("rollout", "all"):
         batches, args.batches = args.batches, args.batches or [1, 32, 128, 256, 1024]
         bench_rollouts(args, report)
         args.batches = batches
     if args.section in ("backward", "all"):
-        args.batches = args.batches or [32, 1024]
+        batches, args.batches = args.batches, args.batches or [32, 1024]
         bench_backward(args, report)
+        args.batches = batches
+    if args.section in ("overhead", "all"):
+        args.batches = args.batches or [1, 32]
+        bench_overhead(args, report)
     if report["compile"]:
         print("\n## compile times (first call: trace + C++ build + run; inductor's disk cache shortens re-runs)")
         for label, seconds in report["compile"]:
