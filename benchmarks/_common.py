@@ -1,7 +1,6 @@
 """Shared helpers of the benchmark scripts: interleaved timing, machine facts, memory high-water marks."""
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import platform
@@ -33,16 +32,11 @@ def setup(threads: int) -> dict:
 
 
 def tune_malloc() -> bool:
-    """glibc: keep freed memory in the heap (no mmap/munmap and page faults for every large tensor).
+    """``motornet_fn.memory.retain_freed_memory()``: glibc keeps freed blocks for reuse (no mmap/munmap
+    and page faults for every large buffer). Applies to the whole process, MotorNet included."""
+    from motornet_fn.memory import retain_freed_memory
 
-    Applies to everything in the process (MotorNet included); returns False where unavailable.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    return retain_freed_memory()
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int, inner: int = 1, warmup: int = 1) -> dict:

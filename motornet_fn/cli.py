@@ -19,6 +19,7 @@ import torch
 
 from motornet_fn.core.build import PREBUILT
 from motornet_fn.core.muscles import MUSCLES
+from motornet_fn.memory import retain_freed_memory
 from motornet_fn.nn import checkpoint as ckpt
 from motornet_fn.nn import losses as L
 from motornet_fn.nn import plots
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--compile", action="store_true",
                        help="compile each training step with torch.compile (same numbers; ~10x faster batches "
                             "after a one-off compile of 20-90 s)")
+    train.add_argument("--release-memory", action="store_true",
+                       help="let the allocator return freed memory to the OS after every batch (default: keep it "
+                            "for the next batch, which saves page faults; see motornet_fn.memory)")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a run's policy on a fixed batch")
     evaluate.add_argument("run", type=Path)
@@ -112,6 +116,8 @@ def draw_figures(trainer: Trainer, run: Path) -> list[Path]:
 
 
 def cmd_train(args) -> int:
+    if not args.release_memory:
+        retain_freed_memory()
     if args.resume is not None:
         if args.out is not None:
             raise SystemExit("motornet-fn train: give either --out or --resume, not both")

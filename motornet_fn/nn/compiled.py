@@ -23,29 +23,31 @@ from motornet_fn.core.compiled import FlatLayout
 from motornet_fn.core.effector import EffectorParams
 from motornet_fn.core.interventions import intervention_loads
 from motornet_fn.core.types import Loads
-from motornet_fn.nn.episode import EpisodeInit, EpisodeNoise, TaskConfig, Trace
+from motornet_fn.nn.episode import TRACE_FIELDS, EpisodeInit, EpisodeNoise, TaskConfig, Trace, check_fields
 
 _scan = core_compiled._scan
-
-
-def _fresh(tree: Any) -> Any:
-    """Clone every leaf: scan forbids outputs that alias its inputs or each other."""
-    return _pytree.tree_map(torch.clone, tree)
 
 
 def scan_episode(task: TaskConfig, params: EffectorParams,
                  policy: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
                  hidden: torch.Tensor, init: EpisodeInit, noise: EpisodeNoise | None = None,
-                 loads: Loads | None = None, time_axis: int = 0) -> Trace:
+                 loads: Loads | None = None, time_axis: int = 0, fields: tuple[str, ...] = TRACE_FIELDS) -> Trace:
     """:func:`~motornet_fn.nn.episode.run_episode` as a ``scan`` over time (meant to run under
     ``torch.compile``; eagerly it is correct but slow). Arguments and result as ``run_episode``.
 
     Any leading batch dims work (e.g. (members, batch) for an ensemble, with a policy that maps
     (K, B, obs) to (K, B, M)). ``time_axis`` is where the time dim of the per-step inputs (noise,
     schedule, intervention forces) sits: 0 as ``run_episode`` has them, 1 for member-stacked inputs.
+    ``fields``: the :class:`~motornet_fn.nn.episode.Trace` fields to record (fingertip and goal always
+    are); the others are None, so a loss that reads only the fingertip stores nothing else.
+
+    Every step packs its carry (effector state, hidden state, delay lines, observation) into one
+    tensor and its recorded values into another: in the generated loop each tensor costs an
+    allocation and a copy per step, which dominate at the batch sizes of training.
     """
     if _scan is None:  # pragma: no cover - depends on the torch version
         raise RuntimeError("scan_episode needs torch._higher_order_ops.scan (torch >= 2.5)")
+    check_fields(fields)
     if time_axis != 0:
         first = lambda tree: None if tree is None else _pytree.tree_map(lambda x: x.movedim(time_axis, 0), tree)  # noqa: E731
         noise = first(noise)
@@ -58,7 +60,6 @@ def scan_episode(task: TaskConfig, params: EffectorParams,
     spec = task.effector
     batch_shape = tuple(init.goal.shape[:-1])
     state = eff.initial_state(spec, params, init.joint)
-    layout = FlatLayout.of(state, len(batch_shape))
     muscles = (spec.muscle, params.muscle)
     schedule, intervention = init.schedule, init.intervention
 
@@ -86,7 +87,20 @@ def scan_episode(task: TaskConfig, params: EffectorParams,
     buffer = sensory.init_buffer(prop, vis, zero_action, task.proprio_delay, task.vision_delay, task.action_frames)
     buffer = sensory.update_buffer(buffer, prop, vis)
     obs = observe(buffer, at(shown_seq, 0), at(cue_seq, 0), at(n_obs, 0))
-    has_actions = task.action_frames > 0  # a 0-frame action line would be an empty carry
+    has_actions = task.action_frames > 0  # a 0-frame action line stays out of the carry
+
+    def carry_tree(state, h, line, obs):  # delay lines are (frames, *batch, dim): batch dims first to pack
+        lines = {"proprio": line.proprioception.movedim(0, -2), "vision": line.vision.movedim(0, -2)}
+        if has_actions:
+            lines["action"] = line.action.movedim(0, -2)
+        return {"state": state, "h": h, "obs": obs, **lines}
+
+    carry0_tree = carry_tree(state, hidden, buffer, obs)
+    carry_layout = FlatLayout.of(carry0_tree, len(batch_shape))
+    per_step = {"fingertip": tip, "joint_pos": state.joint.pos, "activation": state.muscle.activation,
+                "action": zero_action, "hidden": hidden, "obs": obs}
+    recorded = ["fingertip"] + [f for f in TRACE_FIELDS[2:] if f in fields]
+    out_layout = FlatLayout.of({f: per_step[f] for f in recorded}, len(batch_shape))
 
     # per-step inputs (leading time dim T); None entries are static absences
     xs = {
@@ -103,10 +117,11 @@ def scan_episode(task: TaskConfig, params: EffectorParams,
     if not xs:  # scan needs something to iterate over
         xs = {"t": init.goal.new_zeros(task.n_steps)}
 
-    def body(carry, x):
-        flat, h, proprio_line, vision_line, action_line, obs = carry
-        state = layout.unpack(flat, batch_shape)
-        line = sensory.SensoryBuffer(proprio_line, vision_line, action_line if has_actions else buffer.action)
+    def body(packed, x):
+        carry = carry_layout.unpack(packed, batch_shape)
+        state, h, obs = carry["state"], carry["h"], carry["obs"]
+        line = sensory.SensoryBuffer(carry["proprio"].movedim(-2, 0), carry["vision"].movedim(-2, 0),
+                                     carry["action"].movedim(-2, 0) if has_actions else buffer.action)
         action, h = policy(obs, h)
         noisy_action = action + x["action_noise"] if "action_noise" in x else action
         if intervention is None:
@@ -119,25 +134,28 @@ def scan_episode(task: TaskConfig, params: EffectorParams,
         prop, vis, tip = feedback(state, x.get("proprio_noise"), x.get("vision_noise"))
         line = sensory.update_buffer(line, prop, vis, noisy_action)
         new_obs = observe(line, x.get("shown"), x.get("cue"), x.get("obs_noise"))
-        new_carry = (layout.pack(state, batch_shape), h, line.proprioception, line.vision,
-                     line.action if has_actions else flat.new_zeros(()), new_obs)
-        out = (tip, state.joint.pos, state.muscle.activation, action, h, obs)
-        return _fresh(new_carry), _fresh(out)
+        values = {"fingertip": tip, "joint_pos": state.joint.pos, "activation": state.muscle.activation,
+                  "action": action, "hidden": h, "obs": obs}
+        out = out_layout.pack({f: values[f] for f in recorded}, batch_shape)
+        return carry_layout.pack(carry_tree(state, h, line, new_obs), batch_shape), out
 
-    carry0 = (layout.pack(state, batch_shape), hidden, buffer.proprioception, buffer.vision,
-              buffer.action if has_actions else hidden.new_zeros(()), obs)
-    _, (tips, joint_pos, activation, actions, hiddens, observations) = _scan(body, _fresh(carry0), xs)
+    _, ys = _scan(body, carry_layout.pack(carry0_tree, batch_shape), xs)
+    seqs = out_layout.unpack(ys, (task.n_steps, *batch_shape))
 
-    def with_start(first, seq):  # (B, ...) and (T, B, ...) -> batch first, time on -2
-        return torch.cat([first.unsqueeze(0), seq], dim=0).movedim(0, -2)
+    def with_start(name):  # (B, ...) and (T, B, ...) -> batch first, time on -2; None when not recorded
+        if name not in seqs:
+            return None
+        return torch.cat([per_step[name].unsqueeze(0), seqs[name]], dim=0).movedim(0, -2)
+
+    def steps_only(name):
+        return seqs[name].movedim(0, -2) if name in seqs else None
 
     if schedule is None:
         goal = init.goal.unsqueeze(-2).expand(*init.goal.shape[:-1], task.n_steps + 1, init.goal.shape[-1])
     else:
         goal = schedule.desired.movedim(0, -2)
-    return Trace(with_start(tip, tips), goal, with_start(state.joint.pos, joint_pos),
-                 with_start(state.muscle.activation, activation), actions.movedim(0, -2), hiddens.movedim(0, -2),
-                 observations.movedim(0, -2))
+    return Trace(with_start("fingertip"), goal, with_start("joint_pos"), with_start("activation"),
+                 steps_only("action"), steps_only("hidden"), steps_only("obs"))
 
 
 class CompiledObjective:
@@ -192,7 +210,8 @@ def compiled_objective(trainer, options: dict | None = None) -> CompiledObjectiv
     def member_loss(weights, buffers, init, noise):
         policy = lambda obs, h: functional_call(base, (weights, buffers), (obs, h))  # noqa: E731
         h0 = init.goal.new_zeros(init.goal.shape[0], hidden_dim)
-        return trainer.objective(scan_episode(trainer.task, trainer.params, policy, h0, init, noise))
+        return trainer.objective(scan_episode(trainer.task, trainer.params, policy, h0, init, noise,
+                                              fields=trainer.trace_fields()))
 
     def warm():
         init, _ = trainer.sample(torch.Generator().manual_seed(0), 1)
@@ -205,8 +224,10 @@ def compiled_objective(trainer, options: dict | None = None) -> CompiledObjectiv
         member_policy = lambda w, b, obs, h: functional_call(base, (w, b), (obs, h))  # noqa: E731
         policy = lambda obs, h: torch.func.vmap(member_policy)(weights, buffers, obs, h)  # noqa: E731
         h0 = init.goal.new_zeros(*init.goal.shape[:-1], hidden_dim)
-        trace = scan_episode(trainer.task, trainer.params, policy, h0, init, noise, time_axis=1)
-        return torch.func.vmap(trainer.objective)(trace)
+        trace = scan_episode(trainer.task, trainer.params, policy, h0, init, noise, time_axis=1,
+                             fields=trainer.trace_fields())
+        member_dims = Trace(*(None if field is None else 0 for field in trace))  # unrecorded fields are None
+        return torch.func.vmap(trainer.objective, in_dims=(member_dims,))(trace)
 
     return CompiledObjective(ensemble_loss, True, options, warm)
 

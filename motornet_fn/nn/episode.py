@@ -95,8 +95,8 @@ class EpisodeNoise(NamedTuple):
 
 class Trace(NamedTuple):
     """Episode record, batch first. Attributes: fingertip (B, T+1, space) m; goal (B, T+1, space)
-    desired position;
-    joint_pos (B, T+1, dof); activation (B, T+1, M); action (B, T, M); hidden (B, T, H); obs (B, T, obs_dim)."""
+    desired position; joint_pos (B, T+1, dof); activation (B, T+1, M); action (B, T, M); hidden
+    (B, T, H); obs (B, T, obs_dim). Fields an episode was asked not to record are None."""
 
     fingertip: torch.Tensor
     goal: torch.Tensor
@@ -105,6 +105,17 @@ class Trace(NamedTuple):
     action: torch.Tensor
     hidden: torch.Tensor
     obs: torch.Tensor
+
+
+#: the fields of a :class:`Trace`, in order
+TRACE_FIELDS = Trace._fields
+
+
+def check_fields(fields: tuple[str, ...]) -> None:
+    """Raise ValueError unless every name in ``fields`` is a :class:`Trace` field."""
+    unknown = set(fields) - set(TRACE_FIELDS)
+    if unknown:
+        raise ValueError(f"fields must be among {TRACE_FIELDS}, got unknown {sorted(unknown)}")
 
 
 def draw_noise(task: TaskConfig, batch_size: int, generator: torch.Generator | None, dtype=torch.float32) -> EpisodeNoise | None:
@@ -128,6 +139,7 @@ def run_episode(
     noise: EpisodeNoise | None = None,
     loads: Loads | None = None,
     truncate_every: int | None = None,
+    fields: tuple[str, ...] = TRACE_FIELDS,
 ) -> Trace:
     """Roll a policy through one episode.
 
@@ -136,17 +148,20 @@ def run_episode(
         hidden: (B, H) initial hidden state.
         truncate_every: if set, cut the gradient through the effector state and hidden state every
             this many steps (truncated backpropagation through time).
+        fields: the :class:`Trace` fields to record (fingertip and goal always are); the others are
+            None, which saves their memory in training when the loss does not read them.
     """
+    check_fields(fields)
     spec = task.effector
     state = eff.initial_state(spec, params, init.joint)
     muscles = (spec.muscle, params.muscle)
 
-    def feedback(state, t):
+    def feedback(state, t):  # -> proprioception, vision (noisy when the task is), true fingertip
         prop = sensory.proprioception(*muscles, state.muscle)
-        vis = eff.cartesian(spec, params, state.joint).pos
-        if noise is not None:
-            prop, vis = prop + noise.proprio[t], vis + noise.vision[t]
-        return prop, vis
+        tip = eff.cartesian(spec, params, state.joint).pos
+        if noise is None:
+            return prop, tip, tip
+        return prop + noise.proprio[t], tip + noise.vision[t], tip
 
     def observe(buffer, t):
         shown = init.goal if init.schedule is None else init.schedule.shown[t]
@@ -156,43 +171,41 @@ def run_episode(
             obs = torch.cat([obs, cue], dim=-1)
         return obs + noise.obs[t] if noise is not None else obs
 
-    prop, vis = feedback(state, 0)
+    prop, vis, tip = feedback(state, 0)
     zero_action = init.goal.new_zeros(init.goal.shape[:-1] + (spec.n_muscles,))
     buffer = sensory.init_buffer(prop, vis, zero_action, task.proprio_delay, task.vision_delay, task.action_frames)
     buffer = sensory.update_buffer(buffer, prop, vis)
     obs = observe(buffer, 0)
 
-    fingertip, joint_pos, activation = [vis_pos(spec, params, state)], [state.joint.pos], [state.muscle.activation]
-    actions, hiddens, observations = [], [], []
+    keep = {f: f in fields for f in TRACE_FIELDS}
+    keep["fingertip"] = True
+    record = {f: [] for f in TRACE_FIELDS if keep[f] and f != "goal"}
+
+    def put(**values):
+        for name, value in values.items():
+            if keep[name]:
+                record[name].append(value)
+
+    put(fingertip=tip, joint_pos=state.joint.pos, activation=state.muscle.activation)
     for t in range(task.n_steps):
         if truncate_every and t > 0 and t % truncate_every == 0:
             state = tuple_detach(state)
             hidden = hidden.detach()
-        observations.append(obs)
+        put(obs=obs)
         action, hidden = policy(obs, hidden)
         noisy_action = action + noise.action[t] if noise is not None else action
         step_loads = loads if init.intervention is None else intervention_loads(spec, params, state, init.intervention, t)
         state = eff.step(spec, params, state, noisy_action, step_loads)
-        prop, vis = feedback(state, t + 1)
+        prop, vis, tip = feedback(state, t + 1)
         buffer = sensory.update_buffer(buffer, prop, vis, noisy_action)
         obs = observe(buffer, t + 1)
-        fingertip.append(vis_pos(spec, params, state))
-        joint_pos.append(state.joint.pos)
-        activation.append(state.muscle.activation)
-        actions.append(action)
-        hiddens.append(hidden)
-    stack = lambda xs: torch.stack(xs, dim=-2)  # noqa: E731  (batch first, time on -2)
+        put(fingertip=tip, joint_pos=state.joint.pos, activation=state.muscle.activation, action=action, hidden=hidden)
+    stacked = {name: torch.stack(values, dim=-2) for name, values in record.items()}  # batch first, time on -2
     if init.schedule is None:
         goal = init.goal.unsqueeze(-2).expand(*init.goal.shape[:-1], task.n_steps + 1, init.goal.shape[-1])
     else:
         goal = init.schedule.desired.movedim(0, -2)
-    return Trace(stack(fingertip), goal, stack(joint_pos), stack(activation), stack(actions), stack(hiddens),
-                 stack(observations))
-
-
-def vis_pos(spec, params, state):
-    """Noise-free fingertip position (B, space_dim)."""
-    return eff.cartesian(spec, params, state.joint).pos
+    return Trace(stacked["fingertip"], goal, *(stacked.get(f) for f in TRACE_FIELDS[2:]))
 
 
 def tuple_detach(tree):

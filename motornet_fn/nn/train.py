@@ -20,7 +20,7 @@ from motornet_fn.core import build, tasks
 from motornet_fn.core.interventions import no_intervention
 from motornet_fn.core.tree import tree_map
 from motornet_fn.nn import losses as L
-from motornet_fn.nn.episode import EpisodeInit, TaskConfig, Trace, draw_noise, run_episode
+from motornet_fn.nn.episode import TRACE_FIELDS, EpisodeInit, TaskConfig, Trace, draw_noise, run_episode
 from motornet_fn.nn.policies import POLICIES
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -236,9 +236,17 @@ class Trainer:
             loss = loss + c.hidden_weight * L.hidden_activity_l2(trace.hidden)
         return loss
 
-    def episode(self, policy: Callable, init: EpisodeInit, noise) -> Trace:
+    def trace_fields(self) -> tuple[str, ...]:
+        """The :class:`~motornet_fn.nn.episode.Trace` fields :meth:`objective` reads."""
+        c = self.config
+        return ("fingertip", "goal") + (("activation",) if c.activation_weight else ()) + (
+            ("hidden",) if c.hidden_weight else ())
+
+    def episode(self, policy: Callable, init: EpisodeInit, noise, fields: tuple[str, ...] = TRACE_FIELDS) -> Trace:
+        """One eager episode of ``policy`` (recording ``fields``; see :func:`~motornet_fn.nn.episode.run_episode`)."""
         h0 = init.goal.new_zeros(init.goal.shape[0], getattr(self.models[0], "hidden_dim", 0))
-        return run_episode(self.task, self.params, policy, h0, init, noise, truncate_every=self.config.truncate_every)
+        return run_episode(self.task, self.params, policy, h0, init, noise, truncate_every=self.config.truncate_every,
+                           fields=fields)
 
     # -------------------------------------------------------------------------------- one batch
     def train_batch(self) -> list[float]:
@@ -255,7 +263,7 @@ class Trainer:
             model = self.models[0]
             init, noise = batch[0]
             losses = (self._compiled_losses(batch) if self.config.compile
-                      else self.objective(self.episode(model, init, noise)).unsqueeze(0))
+                      else self.objective(self.episode(model, init, noise, self.trace_fields())).unsqueeze(0))
             losses.sum().backward()
             max_norm = self.config.grad_clip if self.config.grad_clip else math.inf
             norms = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm).reshape(1)
@@ -276,7 +284,7 @@ class Trainer:
 
         def member(weights, buffers, init, noise):
             policy = lambda obs, h: functional_call(self.base, (weights, buffers), (obs, h))  # noqa: E731
-            return self.objective(self.episode(policy, init, noise))
+            return self.objective(self.episode(policy, init, noise, self.trace_fields()))
 
         optional = lambda x: None if x is None else 0  # noqa: E731  (vmap needs in_dim None for absent parts)
         init_dims = EpisodeInit(0, 0, optional(inits.schedule), optional(inits.intervention))

@@ -75,3 +75,14 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path):
     trainer = load_run(run)
     assert trainer.step >= 1
     assert len(trainer.log.loss) == trainer.step
+
+
+def test_train_keeps_freed_memory_for_the_next_batch_unless_told_not_to(tmp_path, monkeypatch):
+    from motornet_fn import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "retain_freed_memory", lambda: calls.append("retain") or True)
+    assert main(["train", *TINY, "--batches", "1", "--out", str(tmp_path / "a")]) == 0
+    assert calls == ["retain"]
+    assert main(["train", *TINY, "--batches", "1", "--out", str(tmp_path / "b"), "--release-memory"]) == 0
+    assert calls == ["retain"]

@@ -74,3 +74,30 @@ def test_task_config_rejects_bad_values():
         TaskConfig(spec, 10, vision_delay=0)
     with pytest.raises(ValueError, match="action_noise must be >= 0, got -0.1"):
         TaskConfig(spec, 10, action_noise=-0.1)
+
+
+@pytest.mark.parametrize("runner", ["eager", "scan"])
+def test_fields_record_only_what_is_asked_with_the_same_values(runner):
+    from motornet_fn.nn.compiled import scan_episode
+
+    run = run_episode if runner == "eager" else scan_episode
+    spec, params = build.rigid_tendon_arm26()
+    task = TaskConfig(spec, 6, proprio_delay=2, action_frames=1, proprio_noise=0.01, action_noise=0.01)
+    init = EpisodeInit(JointState(torch.tensor([[0.8, 1.2], [0.5, 1.0]]), torch.zeros(2, 2)),
+                       torch.tensor([[0.0, 0.5], [0.1, 0.4]]))
+    noise = draw_noise(task, 2, torch.Generator().manual_seed(0))
+    gru = torch.nn.GRUCell(task.obs_dim, 8)
+    readout = torch.nn.Linear(8, spec.n_muscles)
+
+    def policy(obs, h):
+        h = gru(obs, h)
+        return torch.sigmoid(readout(h)), h
+
+    full = run_episode(task, params, policy, torch.zeros(2, 8), init, noise)
+    some = run(task, params, policy, torch.zeros(2, 8), init, noise, fields=("hidden", "activation"))
+    assert some.joint_pos is None and some.action is None and some.obs is None
+    for name in ("fingertip", "goal", "activation", "hidden"):
+        torch.testing.assert_close(getattr(some, name), getattr(full, name), rtol=1e-5, atol=1e-6)
+    assert full.fingertip.shape == (2, 7, 2) and full.hidden.shape == (2, 6, 8)
+    with pytest.raises(ValueError, match="fields must be among .* unknown \\['tip'\\]"):
+        run(task, params, policy, torch.zeros(2, 8), init, noise, fields=("tip",))
