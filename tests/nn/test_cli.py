@@ -61,7 +61,10 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "motornet_fn", "train", "--batches", "100000", "--batch-size", "2",
                              "--episode-duration", "0.05", "--hidden-size", "4", "--no-progress", "--out", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job (``cmd &``) inherits SIGINT ignored, and Python keeps
+                            # an ignored SIGINT ignored: give the child the default disposition back
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (run / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
