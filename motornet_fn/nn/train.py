@@ -21,6 +21,7 @@ from motornet_fn.core.interventions import no_intervention
 from motornet_fn.core.tree import tree_map
 from motornet_fn.nn import losses as L
 from motornet_fn.nn.episode import TRACE_FIELDS, EpisodeInit, TaskConfig, Trace, draw_noise, run_episode
+from motornet_fn.nn.interrupts import finish_before_interrupt
 from motornet_fn.nn.policies import POLICIES
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -315,7 +316,8 @@ class Trainer:
         bar = tqdm(total=total, initial=self.step, disable=not progress, unit="batch", dynamic_ncols=True)
         try:
             while self.step < total:
-                losses = self.train_batch()
+                with finish_before_interrupt():  # Ctrl-C lands between batches: the run stays resumable
+                    losses = self.train_batch()
                 bar.update(1)
                 bar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}")
                 if callback is not None:
