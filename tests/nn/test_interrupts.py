@@ -9,6 +9,14 @@ from motornet_fn.nn import TrainConfig, Trainer
 from motornet_fn.nn.interrupts import finish_before_interrupt
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's Ctrl-C handler, whatever pytest inherited (a shell's background job ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
 
