@@ -89,3 +89,14 @@ def test_train_keeps_freed_memory_for_the_next_batch_unless_told_not_to(tmp_path
     assert calls == ["retain"]
     assert main(["train", *TINY, "--batches", "1", "--out", str(tmp_path / "b"), "--release-memory"]) == 0
     assert calls == ["retain"]
+
+
+def test_train_sets_the_thread_count(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", *TINY, "--batches", "1", "--threads", "2", "--out", str(tmp_path / "run")]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
