@@ -6,6 +6,10 @@ from typing import Any, Callable
 import torch
 
 
+#: instance attributes whose names start with this are caches: rebuilt on demand, never pickled
+CACHE_PREFIX = "_memo_"
+
+
 class RecordedModule(torch.nn.Module):
     """A module that remembers its constructor arguments (the recipe ``get_save_config`` saves and
     ``from_config`` replays) and tracks the device its buffers live on (MotorNet's ``device``)."""
@@ -39,19 +43,18 @@ class RecordedModule(torch.nn.Module):
     def memo(self, name: str, build: Callable[[], Any], *deps: "RecordedModule") -> Any:
         """``build()``, reused until this module or one of ``deps`` changes (see ``_version``)."""
         key = (self.__dict__["_version"],) + tuple(d.__dict__["_version"] for d in deps)
-        hit = self.__dict__.get("_memo_" + name)
+        hit = self.__dict__.get(CACHE_PREFIX + name)
         if hit is not None and hit[0] == key:
             return hit[1]
         value = build()
-        self.__dict__["_memo_" + name] = (key, value)
+        self.__dict__[CACHE_PREFIX + name] = (key, value)
         return value
 
     def _move_tensors(self, move: Callable[[Any], Any]) -> None:
         """Move tensors held outside buffers (current states, goals, ...); ``move`` leaves non-tensors."""
 
     def __getstate__(self):
-        # caches (memos, the last core state) are rebuilt on demand, not saved
-        return {k: v for k, v in self.__dict__.items() if not (k.startswith("_memo_") or k == "_last_core")}
+        return {k: v for k, v in self.__dict__.items() if not k.startswith(CACHE_PREFIX)}
 
     def _apply(self, fn, recurse=True):
         out = super()._apply(fn, recurse)

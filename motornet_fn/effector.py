@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from gymnasium.utils import seeding
 
-from motornet_fn._module import RecordedModule
+from motornet_fn._module import CACHE_PREFIX, RecordedModule
 from motornet_fn.core import effector as core_effector
 from motornet_fn.core.build import resolve_integrator
 from motornet_fn.core.geometry import (
@@ -368,7 +368,7 @@ class Effector(RecordedModule):
     def _to_core(self, states: dict, muscle_model) -> EffectorState:
         if states["joint"] is None:
             raise RuntimeError(f"{type(self).__name__}.reset() must be called before stepping")
-        last = self.__dict__.get("_last_core")
+        last = self.__dict__.get(_LAST_CORE)
         if last is not None and _unchanged(states, last[1]):
             return last[0]
         return EffectorState(joint_from_tensor(states["joint"]), muscle_model.State(*states["muscle"].unbind(1)),
@@ -403,7 +403,7 @@ class Effector(RecordedModule):
     def _set_core_state(self, state: EffectorState) -> None:
         """Set :attr:`states` from a core state, remembered so that the next step skips converting back."""
         self._set_state(_from_core(state))
-        self.__dict__["_last_core"] = (state, _tensor_keys(self.states))
+        self.__dict__[_LAST_CORE] = (state, _tensor_keys(self.states))
 
     def _set_state(self, states: dict) -> None:
         for key, val in states.items():
@@ -864,6 +864,7 @@ def check_action_shape(action: torch.Tensor, n_muscles: int, batch_size: int) ->
 
 
 _CORE_KEYS = ("joint", "muscle", "geometry")
+_LAST_CORE = CACHE_PREFIX + "last_core"  # (core state, _tensor_keys of the states it was converted to)
 
 
 def _tensor_keys(states: dict) -> tuple | None:

@@ -487,4 +487,5 @@ def test_core_view_is_built_once_and_rebuilt_after_a_change():
     assert effector._core_spec_params() is first
     effector.skeleton.touch()
     assert effector._core_spec_params() is not first
-    assert pickle.loads(pickle.dumps(effector)).__dict__.get("_last_core") is None
+    assert "_memo_last_core" in effector.__dict__
+    assert pickle.loads(pickle.dumps(effector)).__dict__.get("_memo_last_core") is None

@@ -23,7 +23,7 @@ from motornet_fn.core.compiled import FlatLayout
 from motornet_fn.core.effector import EffectorParams
 from motornet_fn.core.interventions import intervention_loads
 from motornet_fn.core.types import Loads
-from motornet_fn.nn.episode import TRACE_FIELDS, EpisodeInit, EpisodeNoise, TaskConfig, Trace, check_fields
+from motornet_fn.nn.episode import TRACE_FIELDS, EpisodeInit, EpisodeNoise, TaskConfig, Trace, recorded_fields
 
 _scan = core_compiled._scan
 
@@ -47,7 +47,7 @@ def scan_episode(task: TaskConfig, params: EffectorParams,
     """
     if _scan is None:  # pragma: no cover - depends on the torch version
         raise RuntimeError("scan_episode needs torch._higher_order_ops.scan (torch >= 2.5)")
-    check_fields(fields)
+    recorded = recorded_fields(fields)
     if time_axis != 0:
         first = lambda tree: None if tree is None else _pytree.tree_map(lambda x: x.movedim(time_axis, 0), tree)  # noqa: E731
         noise = first(noise)
@@ -99,7 +99,6 @@ def scan_episode(task: TaskConfig, params: EffectorParams,
     carry_layout = FlatLayout.of(carry0_tree, len(batch_shape))
     per_step = {"fingertip": tip, "joint_pos": state.joint.pos, "activation": state.muscle.activation,
                 "action": zero_action, "hidden": hidden, "obs": obs}
-    recorded = ["fingertip"] + [f for f in TRACE_FIELDS[2:] if f in fields]
     out_layout = FlatLayout.of({f: per_step[f] for f in recorded}, len(batch_shape))
 
     # per-step inputs (leading time dim T); None entries are static absences

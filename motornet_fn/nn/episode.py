@@ -111,11 +111,17 @@ class Trace(NamedTuple):
 TRACE_FIELDS = Trace._fields
 
 
-def check_fields(fields: tuple[str, ...]) -> None:
-    """Raise ValueError unless every name in ``fields`` is a :class:`Trace` field."""
+def recorded_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The per-step :class:`Trace` fields an episode asked for ``fields`` records: the fingertip
+    always, the others when asked (the goal is not recorded per step).
+
+    Raises:
+        ValueError: a name in ``fields`` is not a Trace field.
+    """
     unknown = set(fields) - set(TRACE_FIELDS)
     if unknown:
         raise ValueError(f"fields must be among {TRACE_FIELDS}, got unknown {sorted(unknown)}")
+    return ("fingertip",) + tuple(f for f in TRACE_FIELDS if f in fields and f not in ("fingertip", "goal"))
 
 
 def draw_noise(task: TaskConfig, batch_size: int, generator: torch.Generator | None, dtype=torch.float32) -> EpisodeNoise | None:
@@ -151,7 +157,7 @@ def run_episode(
         fields: the :class:`Trace` fields to record (fingertip and goal always are); the others are
             None, which saves their memory in training when the loss does not read them.
     """
-    check_fields(fields)
+    record = {name: [] for name in recorded_fields(fields)}
     spec = task.effector
     state = eff.initial_state(spec, params, init.joint)
     muscles = (spec.muscle, params.muscle)
@@ -177,13 +183,9 @@ def run_episode(
     buffer = sensory.update_buffer(buffer, prop, vis)
     obs = observe(buffer, 0)
 
-    keep = {f: f in fields for f in TRACE_FIELDS}
-    keep["fingertip"] = True
-    record = {f: [] for f in TRACE_FIELDS if keep[f] and f != "goal"}
-
     def put(**values):
         for name, value in values.items():
-            if keep[name]:
+            if name in record:
                 record[name].append(value)
 
     put(fingertip=tip, joint_pos=state.joint.pos, activation=state.muscle.activation)
@@ -205,7 +207,7 @@ def run_episode(
         goal = init.goal.unsqueeze(-2).expand(*init.goal.shape[:-1], task.n_steps + 1, init.goal.shape[-1])
     else:
         goal = init.schedule.desired.movedim(0, -2)
-    return Trace(stacked["fingertip"], goal, *(stacked.get(f) for f in TRACE_FIELDS[2:]))
+    return Trace(goal=goal, **{name: stacked.get(name) for name in TRACE_FIELDS if name != "goal"})
 
 
 def tuple_detach(tree):
