@@ -50,6 +50,16 @@ EFFECTOR_HOOKS = ("ode", "integration_step", "integrate", "_integrate", "_euler"
                   "get_geometry", "_get_geometry")
 
 _ARM26_SKELETON = dict(m1=1.82, m2=1.43, l1g=.135, l2g=.165, i1=.051, i2=.057, l1=.309, l2=.333)
+_ARM26_BOUNDS = (list(np.deg2rad([0, 0])), list(np.deg2rad([135, 155])))  # shoulder, elbow (rad)
+
+
+def _with_defaults(kwargs: dict, skeleton, default_skeleton, bounds) -> dict:
+    """Effector keyword arguments of a prebuilt effector: ``kwargs`` with the skeleton and position
+    bounds filled in where the caller gave none (``default_skeleton`` builds the skeleton)."""
+    lower = kwargs.pop("pos_lower_bound", bounds[0])
+    upper = kwargs.pop("pos_upper_bound", bounds[1])
+    return {**kwargs, "skeleton": default_skeleton() if skeleton is None else skeleton,
+            "pos_lower_bound": lower, "pos_upper_bound": upper}
 _rk4_warned = False
 
 
@@ -754,11 +764,8 @@ class FreePointMass24(_ConstantMomentArmEffector):
     _moment_arm = (-1.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.0, 1.0)
 
     def __init__(self, muscle, skeleton=None, timestep=0.01, muscle_kwargs: dict = {}, **kwargs):  # noqa: B006
-        lower = kwargs.pop("pos_lower_bound", [-0.6, -0.6])
-        upper = kwargs.pop("pos_upper_bound", [0.6, 0.6])
-        skeleton = PointMass(space_dim=2, mass=1.0) if skeleton is None else skeleton
-        super().__init__(skeleton=skeleton, muscle=muscle, timestep=timestep, pos_lower_bound=lower,
-                         pos_upper_bound=upper, **kwargs)
+        super().__init__(muscle=muscle, timestep=timestep, **_with_defaults(
+            kwargs, skeleton, lambda: PointMass(space_dim=2, mass=1.0), ([-0.6, -0.6], [0.6, 0.6])))
         self._setup_constant_arms(muscle_kwargs)
 
 
@@ -779,11 +786,8 @@ class Reacher(_ConstantMomentArmEffector):
     _moment_arm = (-1.0, 1.0, 0.0, 0.0, 0.0, 0.0, -1.0, 1.0)
 
     def __init__(self, muscle, skeleton=None, timestep=0.01, muscle_kwargs: dict = {}, **kwargs):  # noqa: B006
-        lower = kwargs.pop("pos_lower_bound", list(np.deg2rad([0, 0])))
-        upper = kwargs.pop("pos_upper_bound", list(np.deg2rad([135, 155])))
-        skeleton = TwoDofArm(**_ARM26_SKELETON) if skeleton is None else skeleton
-        super().__init__(skeleton=skeleton, muscle=muscle, timestep=timestep, pos_lower_bound=lower,
-                         pos_upper_bound=upper, **kwargs)
+        super().__init__(muscle=muscle, timestep=timestep, **_with_defaults(
+            kwargs, skeleton, lambda: TwoDofArm(**_ARM26_SKELETON), _ARM26_BOUNDS))
         self._setup_constant_arms(muscle_kwargs)
 
 
@@ -806,11 +810,8 @@ class RigidTendonArm26(Effector):
     _a0 = [0.151, 0.2322, 0.2859, 0.2355, 0.3329, 0.2989]
 
     def __init__(self, muscle, skeleton=None, timestep=0.01, muscle_kwargs: dict = {}, **kwargs):  # noqa: B006
-        lower = kwargs.pop("pos_lower_bound", list(np.deg2rad([0, 0])))
-        upper = kwargs.pop("pos_upper_bound", list(np.deg2rad([135, 155])))
-        skeleton = TwoDofArm(**_ARM26_SKELETON) if skeleton is None else skeleton
-        super().__init__(skeleton=skeleton, muscle=muscle, timestep=timestep, pos_lower_bound=lower,
-                         pos_upper_bound=upper, **kwargs)
+        super().__init__(muscle=muscle, timestep=timestep, **_with_defaults(
+            kwargs, skeleton, lambda: TwoDofArm(**_ARM26_SKELETON), _ARM26_BOUNDS))
         self.muscle_state_dim = self.muscle.state_dim
         self.geometry_state_dim = 2 + self.skeleton.dof
         self.n_muscles = 6

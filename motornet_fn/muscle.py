@@ -28,6 +28,9 @@ from motornet_fn.core.muscles.thelen import CE_AF, CE_FMLEN, CE_GAMMA, PE_K, PE_
 from motornet_fn.core.types import geometry_from_tensor, muscle_to_tensor
 
 _ACTIVATION_FIELDS = ("min_activation", "tau_activation", "tau_deactivation")
+#: MotorNet's state names of the Hill-type muscles with a force-velocity term (MuJoCo, Kistemaker, Thelen)
+_HILL_STATE_NAMES = ("activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
+                     "force-velocity CE", "force")
 
 
 def _f32(value: Any) -> torch.Tensor:
@@ -253,8 +256,7 @@ class MujocoHillMuscle(Muscle):
         super().__init__(min_activation=min_activation, tau_activation=tau_activation,
                          tau_deactivation=tau_deactivation, **kwargs)
         self.__name__ = "MujocoHillMuscle"
-        self.state_name = ["activation", "muscle length", "muscle velocity", "force-length PE",
-                           "force-length CE", "force-velocity CE", "force"]
+        self.state_name = list(_HILL_STATE_NAMES)
         self.state_dim = len(self.state_name)
         self.to_build_dict = {"max_isometric_force": [], "optimal_muscle_length": [], "tendon_length": [],
                               "normalized_slack_muscle_length": [], "lmin": [], "lmax": [], "vmax": [], "fvmax": []}
@@ -333,8 +335,7 @@ class RigidTendonHillMuscle(Muscle):
     def __init__(self, min_activation: float = 0.001, **kwargs):
         super().__init__(min_activation=min_activation, **kwargs)
         self.__name__ = "RigidTendonHillMuscle"
-        self.state_name = ["activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
-                           "force-velocity CE", "force"]
+        self.state_name = list(_HILL_STATE_NAMES)
         self.state_dim = len(self.state_name)
         # model constants (Kistemaker et al. 2010), as MotorNet exposes them
         self.pe_k = 5.0
@@ -394,8 +395,7 @@ class RigidTendonHillMuscleThelen(Muscle):
     def __init__(self, min_activation: float = 0.001, **kwargs):
         super().__init__(min_activation=min_activation, **kwargs)
         self.__name__ = "RigidTendonHillMuscleThelen"
-        self.state_name = ["activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
-                           "force-velocity CE", "force"]
+        self.state_name = list(_HILL_STATE_NAMES)
         self.state_dim = len(self.state_name)
         self.register_buffer("pe_k", _f32(PE_K))
         self.register_buffer("pe_1", self.pe_k / PE_STRAIN)
