@@ -102,6 +102,29 @@ def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1e3:9.3f}"
 
 
+def add_run_options(parser) -> None:
+    """The options every compiled-vs-MotorNet benchmark takes: --threads, --no-compile, --malloc."""
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--malloc", action="store_true", help="glibc mallopt: keep freed memory (see README)")
+
+
+def start(title: str, args) -> dict:
+    """Apply ``args.threads`` and ``args.malloc`` and print the report header; returns the facts."""
+    facts = setup(args.threads)
+    facts["malloc_tuned"] = tune_malloc() if args.malloc else False
+    print_header(title, facts)
+    return facts
+
+
+def print_compile_times(entries: list, what: str) -> None:
+    """The (label, seconds) first-call timings of the compiled paths, if any."""
+    if entries:
+        print(f"\n## compile times ({what})")
+        for label, seconds in entries:
+            print(f"{label:60s} {seconds:8.1f} s")
+
+
 def print_header(title: str, facts: dict) -> None:
     print(f"# {title}")
     print("# " + ", ".join(f"{k}={v}" for k, v in facts.items()))

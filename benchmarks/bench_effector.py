@@ -32,7 +32,9 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt_ms, first_call, interleaved, mn, print_footer, print_header, setup, tune_malloc  # noqa: E402
+from _common import (  # noqa: E402
+    add_run_options, first_call, fmt_ms, interleaved, mn, print_compile_times, print_footer, start,
+)
 
 import motornet_fn  # noqa: E402
 from motornet_fn import core  # noqa: E402
@@ -203,13 +205,9 @@ def main(argv=None):
     parser.add_argument("--backward-steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--budget", type=float, default=20.0, help="seconds of timed calls per row (caps repeats)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-compile", dest="compile", action="store_false")
-    parser.add_argument("--malloc", action="store_true", help="glibc mallopt: keep freed memory (see README)")
+    add_run_options(parser)
     args = parser.parse_args(argv)
-    facts = setup(args.threads)
-    facts["malloc_tuned"] = tune_malloc() if args.malloc else False
-    print_header("bench_effector", facts)
+    start("bench_effector", args)
     report = {"compile": [], "rollout": [], "backward": [], "overhead": [], "parity": []}
     if args.section in ("rollout", "all"):
         batches, args.batches = args.batches, args.batches or [1, 32, 128, 256, 1024]
@@ -222,10 +220,7 @@ def main(argv=None):
     if args.section in ("overhead", "all"):
         args.batches = args.batches or [1, 32]
         bench_overhead(args, report)
-    if report["compile"]:
-        print("\n## compile times (first call: trace + C++ build + run; inductor's disk cache shortens re-runs)")
-        for label, seconds in report["compile"]:
-            print(f"{label:60s} {seconds:8.1f} s")
+    print_compile_times(report["compile"], "first call: trace + C++ build + run; inductor's disk cache shortens re-runs")
     for label, value in report["parity"]:
         print(f"# parity: {label} = {value:.3g}")
     print_footer()

@@ -32,7 +32,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (  # noqa: E402
-    first_call, interleaved, mn, print_footer, print_header, saved_tensor_bytes, setup, tensor_peak_bytes, tune_malloc,
+    add_run_options, first_call, interleaved, mn, print_compile_times, print_footer, saved_tensor_bytes, start,
+    tensor_peak_bytes,
 )
 
 from motornet_fn.nn import TrainConfig, Trainer  # noqa: E402
@@ -170,17 +171,13 @@ def main(argv=None):
                         help="workloads of the memory section")
     parser.add_argument("--batches", type=int, default=11, help="timed batches per implementation")
     parser.add_argument("--members", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-compile", dest="compile", action="store_false")
-    parser.add_argument("--malloc", action="store_true", help="glibc mallopt: keep freed memory (see README)")
+    add_run_options(parser)
     parser.add_argument("--memory-one", nargs=2, metavar=("IMPL", "WORKLOAD"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_one:
         print(json.dumps(memory_one(*args.memory_one)))
         return None
-    facts = setup(args.threads)
-    facts["malloc_tuned"] = tune_malloc() if args.malloc else False
-    print_header("bench_training", facts)
+    start("bench_training", args)
     report = {"compile": []}
     for workload in ("tutorial", "arm26"):
         if workload in args.section:
@@ -189,10 +186,7 @@ def main(argv=None):
         bench_ensemble(args, report)
     if "memory" in args.section:
         bench_memory(args, report)
-    if report["compile"]:
-        print("\n## compile times (first batch: trace + C++ build + run)")
-        for label, seconds in report["compile"]:
-            print(f"{label:60s} {seconds:8.1f} s")
+    print_compile_times(report["compile"], "first batch: trace + C++ build + run")
     print_footer()
     return report
 
