@@ -7,7 +7,6 @@ from torch.func import jacfwd
 
 from motornet_fn.core import build, integrators
 from motornet_fn.core import effector as eff
-from motornet_fn.core.effector import EffectorParams
 from motornet_fn.core.skeletons import ARM26_SKELETON, PlanarChain, TwoDofArm
 from motornet_fn.core.types import JointState
 

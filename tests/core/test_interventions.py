@@ -1,5 +1,4 @@
 """Force fields, channels and pulses: directions, per-trial switching, vmap and gradients."""
-import pytest
 import torch
 from torch.func import vmap
 

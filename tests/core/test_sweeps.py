@@ -11,7 +11,7 @@ import torch
 from motornet_fn import core
 from motornet_fn.core import analysis as an
 from motornet_fn.core import sweeps
-from motornet_fn.core.tree import tree_leaves, tree_map
+from motornet_fn.core.tree import tree_leaves
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reference import build_core, load_case  # noqa: E402

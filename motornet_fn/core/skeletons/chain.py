@@ -23,7 +23,7 @@ import torch
 
 from motornet_fn.core.constants import static_tensor
 from motornet_fn.core.skeletons.base import SkeletonModel, as_vector, check_bounds
-from motornet_fn.core.types import CartesianState, JointState, PointKinematics
+from motornet_fn.core.types import CartesianState, PointKinematics
 
 
 class ChainParams(NamedTuple):
