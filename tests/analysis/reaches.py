@@ -32,6 +32,11 @@ def straight(start: torch.Tensor, target: torch.Tensor, progress: torch.Tensor) 
     return start + progress[:, None] * (target - start)
 
 
+def hold_then(path: torch.Tensor, n_hold: int) -> torch.Tensor:
+    """Prepend n_hold samples at the path's first point."""
+    return torch.cat([path[:1].expand(n_hold, 2), path])
+
+
 def arc(start: torch.Tensor, target: torch.Tensor, radius: float, progress: torch.Tensor, left: bool) -> torch.Tensor:
     """(T, 2) points on the minor circular arc of ``radius`` from start to target, bulging to the left
     (counter-clockwise side) of the start->target line if ``left``; ``progress`` in [0, 1] is the

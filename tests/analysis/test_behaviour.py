@@ -11,7 +11,7 @@ import torch
 from torch.func import vmap
 
 from motornet_fn.analysis import behaviour as bh
-from tests.analysis.reaches import arc, arc_angle, gamma_progress, minimum_jerk, rotation, sagitta, straight
+from tests.analysis.reaches import arc, arc_angle, gamma_progress, hold_then, minimum_jerk, rotation, sagitta, straight
 
 START = torch.tensor([0.02, -0.01], dtype=torch.float64)
 CHORD = 0.1
@@ -20,11 +20,6 @@ RADIUS = 0.08
 
 def target_at(angle: float, start=START, distance=CHORD) -> torch.Tensor:
     return start + distance * torch.tensor([math.cos(angle), math.sin(angle)], dtype=start.dtype)
-
-
-def hold_then(path: torch.Tensor, n_hold: int) -> torch.Tensor:
-    """Prepend n_hold samples at the path's first point."""
-    return torch.cat([path[:1].expand(n_hold, 2), path])
 
 
 # ------------------------------------------------------------------------------ straight reaches
@@ -207,8 +202,9 @@ def test_any_batch_dims_equal_a_loop(float64):
 def test_vmap_equals_the_batched_call(float64):
     pos, start, target = batch_of_reaches()
     pos, start, target = pos.reshape(6, -1, 2), start.reshape(6, 2), target.reshape(6, 2)
-    mapped = vmap(lambda p, s, g: bh.reach_metrics(p, s, g, 0.01))(pos, start, target)
-    batched = bh.reach_metrics(pos, start, target, 0.01)
+    go = torch.tensor([0, 5, 12, 3, 0, 30])
+    mapped = vmap(lambda p, s, g, k: bh.reach_metrics(p, s, g, 0.01, go_step=k))(pos, start, target, go)
+    batched = bh.reach_metrics(pos, start, target, 0.01, go_step=go)
     for name, a, b in zip(batched._fields, batched, mapped):
         assert torch.allclose(a.double(), b.double()), name
 
