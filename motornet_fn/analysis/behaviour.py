@@ -115,11 +115,21 @@ def _check_point(point: torch.Tensor, name: str, position: torch.Tensor) -> None
     if not isinstance(point, torch.Tensor) or point.ndim < 1 or point.shape[-1] != position.shape[-1]:
         shape = tuple(point.shape) if isinstance(point, torch.Tensor) else type(point).__name__
         raise ValueError(f"{name} must be a tensor (..., {position.shape[-1]}) like position's last dim, got {shape}")
+    _check_broadcast(f"{name} leading dims", point.shape[:-1], position)
+
+
+def _check_broadcast(what: str, shape: torch.Size, position: torch.Tensor) -> None:
     try:
-        torch.broadcast_shapes(point.shape[:-1], position.shape[:-2])
+        torch.broadcast_shapes(shape, position.shape[:-2])
     except RuntimeError:
-        raise ValueError(f"{name} leading dims {tuple(point.shape[:-1])} do not broadcast against position's "
+        raise ValueError(f"{what} {tuple(shape)} do not broadcast against position's leading dims "
                          f"{tuple(position.shape[:-2])}") from None
+
+
+def _check_reach(position: torch.Tensor, start: torch.Tensor, target: torch.Tensor) -> None:
+    _check_position(position, planar=True)
+    _check_point(start, "start", position)
+    _check_point(target, "target", position)
 
 
 def _check_dt(dt: Any) -> None:
@@ -148,11 +158,7 @@ def _go_tensor(go_step: Any, position: torch.Tensor) -> torch.Tensor:
     go = torch.as_tensor(go_step, device=position.device)
     if go.dtype.is_floating_point or go.dtype.is_complex or go.dtype == torch.bool:
         raise ValueError(f"go_step must hold integer sample indices, got dtype {go.dtype}")
-    try:
-        torch.broadcast_shapes(go.shape, position.shape[:-2])
-    except RuntimeError:
-        raise ValueError(f"go_step shape {tuple(go.shape)} does not broadcast against position's leading dims "
-                         f"{tuple(position.shape[:-2])}") from None
+    _check_broadcast("go_step dims", go.shape, position)
     if _is_concrete(go) and bool(((go < 0) | (go >= n)).any()):
         raise ValueError(f"go_step must lie in [0, {n - 1}] (the position samples), got values "
                          f"{go.min().tolist()}..{go.max().tolist()}")
@@ -265,9 +271,7 @@ def angular_error_at_peak_velocity(position: torch.Tensor, start: torch.Tensor, 
         (...,) angle in rad, in (-pi, pi], positive when the velocity points counter-clockwise of the
         target direction; 0 for trials that never move or whose start equals the target.
     """
-    _check_position(position, planar=True)
-    _check_point(start, "start", position)
-    _check_point(target, "target", position)
+    _check_reach(position, start, target)
     vel = velocity(position, dt)
     index = _peak(safe_norm(vel), _go_tensor(go_step, position))[1]
     return _signed_angle(target - start, _take(vel, index))
@@ -284,9 +288,7 @@ def lateral_deviation(position: torch.Tensor, start: torch.Tensor, target: torch
         (..., T) distance in m, positive on the left of the line (counter-clockwise side); 0 where
         ``start == target``.
     """
-    _check_position(position, planar=True)
-    _check_point(start, "start", position)
-    _check_point(target, "target", position)
+    _check_reach(position, start, target)
     direction = (target - start)[..., None, :]
     return safe_div(_cross(direction, position - start[..., None, :]), safe_norm(direction))
 
@@ -365,9 +367,7 @@ def reach_metrics(position: torch.Tensor, start: torch.Tensor, target: torch.Ten
     Returns:
         :class:`ReachMetrics` of (...,) tensors.
     """
-    _check_position(position, planar=True)
-    _check_point(start, "start", position)
-    _check_point(target, "target", position)
+    _check_reach(position, start, target)
     _check_threshold(fraction, min_speed)
     go = _go_tensor(go_step, position)
     vel = velocity(position, dt)

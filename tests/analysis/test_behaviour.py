@@ -180,7 +180,8 @@ def batch_of_reaches() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     for k in range(6):
         target = target_at(k * 1.1)
         progress = minimum_jerk(121)  # odd: one peak-speed sample
-        path = arc(START, target, RADIUS + 0.02 * k, progress, left=k % 2 == 0) if k != 3 else straight(START, target, progress)
+        path = (straight(START, target, progress) if k == 3
+                else arc(START, target, RADIUS + 0.02 * k, progress, left=k % 2 == 0))
         paths.append(hold_then(path, 10 + 5 * k))
         targets.append(target)
     T = max(len(p) for p in paths)
@@ -269,7 +270,8 @@ def test_metrics_table_and_summary_per_target_and_condition(float64):
     (lambda p, s, g: bh.reach_metrics(p, s, g, 0.01, go_step=torch.tensor([[0, 1, -1]] * 2)), "go_step must lie in"),
     (lambda p, s, g: bh.reach_metrics(p, s, g, 0.01, go_step=1.5), "go_step must be an int"),
     (lambda p, s, g: bh.reach_metrics(p, s, g, 0.01, go_step=torch.tensor([1.0])), "integer sample indices"),
-    (lambda p, s, g: bh.reach_metrics(p, s, g, 0.01, go_step=torch.zeros(5, dtype=torch.long)), "does not broadcast"),
+    (lambda p, s, g: bh.reach_metrics(p, s, g, 0.01, go_step=torch.zeros(5, dtype=torch.long)),
+     r"go_step dims \(5,\) do not broadcast"),
     (lambda p, s, g: bh.reach_metrics(p, s, g, 0.01, fraction=1.5), r"fraction must be a number in \(0, 1\)"),
     (lambda p, s, g: bh.reach_metrics(p, s, g, 0.01, min_speed=-1), "min_speed must be a number >= 0"),
     (lambda p, s, g: bh.metrics_table(bh.reach_metrics(p, s, g, 0.01), moved=1), "clashes"),

@@ -117,7 +117,8 @@ def _check_arguments(h_init, u, n_iter, lr, tol, unique_tol, n_newton):
     if not isinstance(h_init, torch.Tensor) or h_init.ndim != 2 or not h_init.is_floating_point():
         raise ValueError(f"h_init must be a floating (K, H) tensor of starting states, got "
                          f"{tuple(h_init.shape) if isinstance(h_init, torch.Tensor) else type(h_init).__name__}")
-    if not isinstance(u, torch.Tensor) or u.ndim not in (1, 2) or (u.ndim == 2 and u.shape[0] not in (1, h_init.shape[0])):
+    per_state = isinstance(u, torch.Tensor) and u.ndim == 2 and u.shape[0] in (1, h_init.shape[0])
+    if not isinstance(u, torch.Tensor) or not (u.ndim == 1 or per_state):
         raise ValueError(f"u must be a tensor (I,) or (K={h_init.shape[0]}, I) of constant inputs, got "
                          f"{tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__}")
     for name, value in (("n_iter", n_iter), ("n_newton", n_newton)):
