@@ -119,6 +119,7 @@ def _check_point(point: torch.Tensor, name: str, position: torch.Tensor) -> None
 
 
 def _check_broadcast(what: str, shape: torch.Size, position: torch.Tensor) -> None:
+    """``shape`` must broadcast against position's leading dims."""
     try:
         torch.broadcast_shapes(shape, position.shape[:-2])
     except RuntimeError:
@@ -127,12 +128,14 @@ def _check_broadcast(what: str, shape: torch.Size, position: torch.Tensor) -> No
 
 
 def _check_reach(position: torch.Tensor, start: torch.Tensor, target: torch.Tensor) -> None:
+    """Planar position (..., T, 2) with start and target (..., 2)."""
     _check_position(position, planar=True)
     _check_point(start, "start", position)
     _check_point(target, "target", position)
 
 
 def _check_dt(dt: Any) -> None:
+    """dt must be a positive Python number (s)."""
     if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not dt > 0:
         raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
 
@@ -166,6 +169,7 @@ def _go_tensor(go_step: Any, position: torch.Tensor) -> torch.Tensor:
 
 
 def _check_threshold(fraction: Any, min_speed: Any) -> None:
+    """fraction in (0, 1), min_speed >= 0 (m/s)."""
     if not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
         raise ValueError(f"fraction must be a number in (0, 1) (of the peak speed), got {fraction!r}")
     if not isinstance(min_speed, numbers.Real) or not min_speed >= 0:
@@ -210,6 +214,7 @@ def _peak(speed_: torch.Tensor, go: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 
 def _timing(speed_: torch.Tensor, dt: float, go: torch.Tensor, fraction: float, min_speed: float) -> MovementTiming:
+    """:class:`MovementTiming` from speed (..., T); see :func:`movement_timing`."""
     peak, peak_index = _peak(speed_, go)
     threshold = torch.clamp(fraction * peak.detach(), min=min_speed)[..., None]
     samples = torch.arange(speed_.shape[-1], device=speed_.device)

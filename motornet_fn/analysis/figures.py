@@ -29,10 +29,12 @@ TARGET = dict(marker="o", ms=13, ls="none", mfc="none", mew=1.5)
 
 
 def _numpy(x: Any) -> np.ndarray:
+    """A tensor or array-like as a numpy array."""
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
 def _canvas(out: Out, figsize: tuple[float, float]) -> tuple[plt.Figure, Axes]:
+    """The Axes given as ``out``, or a new figure for a path."""
     if isinstance(out, Axes):
         return out.figure, out
     if not isinstance(out, (str, Path)):
@@ -41,6 +43,7 @@ def _canvas(out: Out, figsize: tuple[float, float]) -> tuple[plt.Figure, Axes]:
 
 
 def _finish(fig: plt.Figure, ax: Axes, out: Out) -> Path | Axes:
+    """Save and close the figure if ``out`` is a path (returned), else return the Axes."""
     if isinstance(out, Axes):
         return ax
     fig.savefig(out, dpi=150, bbox_inches="tight")
@@ -49,6 +52,7 @@ def _finish(fig: plt.Figure, ax: Axes, out: Out) -> Path | Axes:
 
 
 def _check(name: str, array: np.ndarray, ndim: int, last: int | None, shape: str) -> None:
+    """array must have ``ndim`` dims (and last dim ``last``); ``shape`` describes it in the error."""
     if array.ndim != ndim or (last is not None and array.shape[-1] != last):
         raise ValueError(f"{name} must be {shape}, got shape {array.shape}")
 
@@ -65,19 +69,23 @@ def _groups(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray, list]:
 
 
 def _legend(ax: Axes, handles: list, title: str | None = None) -> None:
+    """Legend outside the axes, on the right, so it never hides data."""
     ax.legend(handles=handles, title=title, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
               fontsize=8, title_fontsize=8)
 
 
 def _group_handles(distinct: np.ndarray, colours: list, name: str, **style) -> list:
+    """One legend line per group colour."""
     return [Line2D([], [], color=c, label=f"{name} {d}", **style) for d, c in zip(distinct, colours)]
 
 
 def _marker_handles(*entries: tuple[str, dict]) -> list:
+    """Grey legend entries explaining marker styles."""
     return [Line2D([], [], color="0.3", label=label, **style) for label, style in entries]
 
 
 def _draw_paths(ax: Axes, xy: np.ndarray, index: np.ndarray, colours: list, **line) -> None:
+    """(K, T, 2) paths in their group colours with start and end markers."""
     for path, k in zip(xy, index):
         ax.plot(path[:, 0], path[:, 1], color=colours[k], lw=1.2, **line)
         ax.plot(*path[0], color=colours[k], **START)
@@ -85,11 +93,13 @@ def _draw_paths(ax: Axes, xy: np.ndarray, index: np.ndarray, colours: list, **li
 
 
 def _draw_targets(ax: Axes, target: np.ndarray, index: np.ndarray, colours: list) -> None:
+    """One target marker per group."""
     for k in np.unique(index):
         ax.plot(*target[index == k][0], color=colours[k], **TARGET)
 
 
 def _planar_axes(ax: Axes, title: str) -> None:
+    """Equal-aspect hand x / y axes in m."""
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("hand x (m)")
     ax.set_ylabel("hand y (m)")

@@ -61,6 +61,7 @@ def policy_step_fn(policy: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Te
 
 
 def _residual(step_fn: StepFn, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """F(h, u) - h, (K, H)."""
     return step_fn(h, u.expand(*h.shape[:-1], u.shape[-1])) - h
 
 
@@ -71,6 +72,7 @@ def _jacobians(step_fn: StepFn, h: torch.Tensor, u: torch.Tensor) -> torch.Tenso
 
 
 def _adam(step_fn: StepFn, h: torch.Tensor, u: torch.Tensor, n_iter: int, lr: float, tol: float) -> torch.Tensor:
+    """Minimise the summed q over the K states with Adam; returns the detached states."""
     h = h.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([h], lr=lr)
     for _ in range(n_iter):
@@ -114,6 +116,7 @@ def _distinct(points: torch.Tensor, speed: torch.Tensor, tol: float) -> torch.Te
 
 
 def _check_arguments(h_init, u, n_iter, lr, tol, unique_tol, n_newton):
+    """Shapes and settings of :func:`fixed_points`."""
     if not isinstance(h_init, torch.Tensor) or h_init.ndim != 2 or not h_init.is_floating_point():
         raise ValueError(f"h_init must be a floating (K, H) tensor of starting states, got "
                          f"{tuple(h_init.shape) if isinstance(h_init, torch.Tensor) else type(h_init).__name__}")

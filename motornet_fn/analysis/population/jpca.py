@@ -72,6 +72,7 @@ def fit_skew(x: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
 
 
 def _r2(dx: torch.Tensor, fit: torch.Tensor) -> torch.Tensor:
+    """1 - SSE / total sum of squares of dx about its mean."""
     total = (dx - dx.mean(dim=0)).pow(2).sum()
     return 1 - (dx - fit).pow(2).sum() / total
 
