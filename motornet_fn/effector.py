@@ -146,12 +146,19 @@ class Effector(RecordedModule):
         damping: joint damping (N m s/rad), subtracted as ``damping * joint velocity``.
         pos_lower_bound, pos_upper_bound, vel_lower_bound, vel_upper_bound: joint bounds, scalars or
             (dof,); None takes the skeleton's.
+        compile: run :meth:`step` compiled (same numbers to float rounding, a one-off compilation of a few
+            seconds per batch size); None reads the environment variable ``MOTORNET_FN_COMPILE``. Beyond
+            MotorNet.
     """
 
     def __init__(self, skeleton: Skeleton, muscle: Muscle, name: str = "Effector", n_ministeps: int = 1,
                  timestep: float = 0.01, integration_method: str = "euler", damping: float = 0.0,
-                 pos_lower_bound=None, pos_upper_bound=None, vel_lower_bound=None, vel_upper_bound=None):
+                 pos_lower_bound=None, pos_upper_bound=None, vel_lower_bound=None, vel_upper_bound=None, *,
+                 compile: bool | None = None):
         super().__init__()
+        from motornet_fn.environment import compile_default
+
+        self._compile = compile_default(compile)
         _check_positive_int("n_ministeps", n_ministeps)
         _check_positive_float("timestep", timestep)
         self._device = torch.device("cpu")
@@ -236,12 +243,31 @@ class Effector(RecordedModule):
         if core is not None:
             spec, params = core
             loads = Loads(endpoint_load, joint_load)
+            if self._compile:
+                self._compiled_step(spec, params, action, loads)
+                return
             new = core_effector.step(spec, params, self._to_core(self.states, spec.muscle), action, loads)
             self._set_core_state(new)
             return
         a = self.muscle.clip_activation(action)
         for _ in range(self.n_ministeps):
             self.integrate(a, endpoint_load, joint_load)
+
+    def _compiled_step(self, spec, params, action: torch.Tensor, loads: Loads) -> None:
+        """One compiled core step on MotorNet's state layouts (the conversions are compiled too)."""
+        states = self.states
+        batch = states["joint"].shape[0]
+        new, joint, cartesian, muscle, geometry = compiled_layout_step(spec)(
+            params, states["joint"], states["muscle"], states["geometry"], action.expand(batch, -1),
+            loads.endpoint.expand(batch, -1), loads.joint.expand(batch, -1))
+        self.set_layout_states(new, joint, cartesian, muscle, geometry)
+
+    def set_layout_states(self, core_state: EffectorState, joint, cartesian, muscle, geometry) -> None:
+        """Set :attr:`states` from MotorNet-layout tensors computed with the core state ``core_state``."""
+        states = self.states
+        states["joint"], states["cartesian"], states["muscle"], states["geometry"] = joint, cartesian, muscle, geometry
+        states["fingertip"] = cartesian[..., : self.skeleton.space_dim]
+        self.__dict__[_LAST_CORE] = (core_state, _tensor_keys(states))
 
     def integrate(self, action: torch.Tensor, endpoint_load: torch.Tensor, joint_load: torch.Tensor) -> None:
         """One integration step of ``minidt`` with the configured method; updates :attr:`states`.
@@ -881,6 +907,37 @@ def _unchanged(states: dict, keys: tuple | None) -> bool:
     """Whether ``states`` holds the very tensors of ``keys``, not edited in place since (e.g. by a
     perturbation ``states["joint"][:, 2] += 1``)."""
     return keys is not None and all(states[k] is t and t._version == v for k, (t, v) in zip(_CORE_KEYS, keys))
+
+
+def to_layouts(spec, params, state: EffectorState) -> tuple:
+    """MotorNet's state layouts of a core state: (joint, cartesian, muscle, geometry)."""
+    tip = core_effector.cartesian(spec, params, state.joint)
+    return (joint_to_tensor(state.joint), torch.cat([tip.pos, tip.vel], dim=-1), muscle_to_tensor(state.muscle),
+            geometry_to_tensor(state.geometry))
+
+
+def from_layouts(spec, joint: torch.Tensor, muscle: torch.Tensor, geometry: torch.Tensor) -> EffectorState:
+    """The core state held in MotorNet's layouts (views)."""
+    return EffectorState(joint_from_tensor(joint), spec.muscle.State(*muscle.unbind(-2)), geometry_from_tensor(geometry))
+
+
+_LAYOUT_STEPS: dict = {}
+
+
+def compiled_layout_step(spec):
+    """The core step of ``spec`` on MotorNet's layouts, compiled: ``(params, joint, muscle, geometry, action,
+    endpoint_load, joint_load) -> (core state, joint, cartesian, muscle, geometry)``."""
+    if spec not in _LAYOUT_STEPS:
+        from motornet_fn.core.compiled import compile_function
+
+        def step(params, joint, muscle, geometry, action, endpoint_load, joint_load):
+            new = core_effector.step(spec, params, from_layouts(spec, joint, muscle, geometry), action,
+                                     Loads(endpoint_load, joint_load))
+            return (new, *to_layouts(spec, params, new))
+
+        _LAYOUT_STEPS[spec] = compile_function(step, None, "effector step", lambda *a: (
+            f"effector step ({spec.skeleton.name}/{spec.muscle.name}/{spec.integrator}, batch {a[1].shape[0]})"))
+    return _LAYOUT_STEPS[spec]
 
 
 def _from_core(state: EffectorState) -> dict:

@@ -391,11 +391,16 @@ class Environment(gym.Env, RecordedModule):
         loads = self._extra_loads(kwargs)
         if action.shape[0] != batch:
             action = action.expand(batch, -1)
-        step = (core_compiled_env_step(spec) if self._compile else
-                lambda p, s, a, d, l: core_env.step(spec, p, s, a, d, l))
-        new, obs, info = step(params, state, action.contiguous(), draws, loads)
+        if self._compile:
+            states = self.states
+            new, layouts, obs, info = compiled_env_layout_step(spec)(
+                params, states["joint"], states["muscle"], states["geometry"], state._replace(effector=None), action,
+                draws, loads)
+            self.effector.set_layout_states(new.effector, *layouts)
+        else:
+            new, obs, info = core_env.step(spec, params, state, action, draws, loads)
+            self.effector._set_core_state(new.effector)
         self.elapsed += self.dt
-        self.effector._set_core_state(new.effector)
         self.__dict__["_buffer"] = new.buffer
         self.goal = info.goal.shown
         self.__dict__["_goal_ref"] = self.goal
@@ -422,7 +427,7 @@ class Environment(gym.Env, RecordedModule):
 
     def _core_state(self, spec: core_env.EnvSpec) -> core_env.EnvState:
         """This environment's state as a core EnvState (built from the object attributes)."""
-        effector = self.effector.core_state()
+        effector = None if self._compile else self.effector.core_state()
         return core_env.EnvState(effector, self.__dict__["_buffer"], self._task_for_goal(), self._fields,
                                  self._time())
 
@@ -728,10 +733,27 @@ def core_cartesian(pos: torch.Tensor, vel: torch.Tensor):
     return CartesianState(pos, vel)
 
 
-def core_compiled_env_step(spec):
-    from motornet_fn.core.compiled import compiled_env_step
+_LAYOUT_STEPS: dict = {}
 
-    return compiled_env_step(spec)
+
+def compiled_env_layout_step(spec: core_env.EnvSpec):
+    """The core environment step of ``spec`` on MotorNet's effector-state layouts, compiled:
+    ``(params, joint, muscle, geometry, state without its effector, action, draws, loads) ->
+    (new state, (joint, cartesian, muscle, geometry), obs, info)``."""
+    if spec not in _LAYOUT_STEPS:
+        from motornet_fn.core.compiled import compile_function
+        from motornet_fn.effector import from_layouts, to_layouts
+
+        e = spec.effector
+
+        def step(params, joint, muscle, geometry, rest, action, draws, loads):
+            state = rest._replace(effector=from_layouts(e, joint, muscle, geometry))
+            new, obs, info = core_env.step(spec, params, state, action, draws, loads)
+            return new, to_layouts(e, params.effector, new.effector), obs, info
+
+        _LAYOUT_STEPS[spec] = compile_function(step, None, "environment step", lambda *a: (
+            f"environment step ({spec.task.name}, {e.skeleton.name}/{e.muscle.name}, batch {a[1].shape[0]})"))
+    return _LAYOUT_STEPS[spec]
 
 
 def _hashable(value: Any) -> Any:

@@ -147,6 +147,21 @@ class LoopCarry(NamedTuple):
     obs: torch.Tensor
 
 
+class UnitPerturbation(NamedTuple):
+    """A per-trial change to the policy's state after its update at one step:
+    h <- where(clamp > 0, value, h + current). Silencing is a clamp at 0.
+
+    Attributes:
+        clamp: (state_dim,) 1 where a unit is clamped, else 0.
+        value: (state_dim,) the clamped value.
+        current: (state_dim,) added to the state (0 where unperturbed).
+    """
+
+    clamp: torch.Tensor
+    value: torch.Tensor
+    current: torch.Tensor
+
+
 class StepInputs(NamedTuple):
     """Per-step inputs of the closed loop (each with a leading time dim T in ``xs``; None: absent).
 
@@ -154,11 +169,15 @@ class StepInputs(NamedTuple):
         draws: the environment's standard-normal noise (:class:`~motornet_fn.core.env.StepDraws`).
         policy_noise: (..., noise_dim) standard normals for a policy with internal noise.
         loads: external loads (e.g. force pulses) added at each step.
+        feedback: changes to the sensory frames (:class:`~motornet_fn.core.env.FeedbackPerturbation`).
+        units: changes to the policy's state after its update (:class:`UnitPerturbation`).
     """
 
     draws: StepDraws | None = None
     policy_noise: torch.Tensor | None = None
     loads: Loads | None = None
+    feedback: Any = None
+    units: UnitPerturbation | None = None
 
 
 def _values(fields, env: EnvState, tip, goal, action=None, hidden=None, obs=None) -> dict:
@@ -188,7 +207,9 @@ def closed_loop_body(spec: EnvSpec, params: EnvParams, policy: Callable, fields:
             action, h = policy(carry.obs, carry.h)
         else:
             action, h = policy(carry.obs, carry.h, x.policy_noise)
-        env, obs, info = environment.step(spec, params, carry.env, action, x.draws, x.loads)
+        if x.units is not None:
+            h = torch.where(x.units.clamp > 0, x.units.value, h + x.units.current)
+        env, obs, info = environment.step(spec, params, carry.env, action, x.draws, x.loads, x.feedback)
         hidden = activity(h) if "hidden" in fields else None
         record = _values(fields, env, info.fingertip, info.goal.desired, action, hidden, carry.obs)
         return LoopCarry(env, h, obs), record
@@ -321,5 +342,5 @@ def _broadcast_state(state: Any, batch_shape: tuple) -> Any:
 
 
 __all__ = ["iterate", "scan_available", "Trace", "TRACE_FIELDS", "STATE_FIELDS", "check_fields", "LoopCarry",
-           "StepInputs", "closed_loop_body", "run_episode", "assemble_trace", "OpenLoopInputs", "open_loop_body",
+           "StepInputs", "UnitPerturbation", "closed_loop_body", "run_episode", "assemble_trace", "OpenLoopInputs", "open_loop_body",
            "rollout"]

@@ -138,6 +138,21 @@ class StepDraws(NamedTuple):
     obs: torch.Tensor | None = None
 
 
+class FeedbackPerturbation(NamedTuple):
+    """Per-trial changes to the sensory frames before they enter their delay lines (so they are seen
+    with the feedback delay): frame -> gain * frame + shift. Blanking is gain 0.
+
+    Attributes:
+        vision_gain: (space_dim,) or (1,) gain on vision. vision_shift: (space_dim,) added (m).
+        proprio_gain: (2 n_muscles,) or (1,) gain on proprioception. proprio_shift: (2 n_muscles,) added.
+    """
+
+    vision_gain: torch.Tensor
+    vision_shift: torch.Tensor
+    proprio_gain: torch.Tensor
+    proprio_shift: torch.Tensor
+
+
 class StepInfo(NamedTuple):
     """What a step reports. Attributes: noisy_action (n_muscles,) the action the effector received;
     fingertip: endpoint position and velocity after the step; goal: the :class:`GoalView` of the new step."""
@@ -346,13 +361,15 @@ def start(spec: EnvSpec, params: EnvParams, effector: EffectorState, task: TaskS
 
 
 def step(spec: EnvSpec, params: EnvParams, state: EnvState, action: torch.Tensor, draws: StepDraws | None = None,
-         loads: Loads | None = None) -> tuple[EnvState, torch.Tensor, StepInfo]:
+         loads: Loads | None = None,
+         feedback_change: FeedbackPerturbation | None = None) -> tuple[EnvState, torch.Tensor, StepInfo]:
     """Advance every trial by one timestep.
 
     Args:
         action: (..., n_muscles) excitation (clipped to [min_activation, 1] by the effector).
         draws: this step's standard-normal noise (None: noiseless).
         loads: external endpoint (..., space_dim) and joint (..., dof) loads added for this step.
+        feedback_change: a change to this step's sensory frames (feedback perturbations).
 
     Returns:
         (state, obs (..., obs_dim), info).
@@ -372,8 +389,11 @@ def step(spec: EnvSpec, params: EnvParams, state: EnvState, action: torch.Tensor
         step_loads = Loads(zero.endpoint if endpoint is None else endpoint, zero.joint if loads is None else loads.joint)
     effector = eff.step(e, ep, state.effector, noisy_action, step_loads)
     prop, tip = feedback(spec, params, effector)
-    buffer = sensory.update_buffer(state.buffer, _noisy(prop, noise.proprio, draws.proprio),
-                                   _noisy(tip.pos, noise.vision, draws.vision), noisy_action)
+    prop, vision = _noisy(prop, noise.proprio, draws.proprio), _noisy(tip.pos, noise.vision, draws.vision)
+    if feedback_change is not None:
+        prop = feedback_change.proprio_gain * prop + feedback_change.proprio_shift
+        vision = feedback_change.vision_gain * vision + feedback_change.vision_shift
+    buffer = sensory.update_buffer(state.buffer, prop, vision, noisy_action)
     t = state.t + 1
     goal = goal_at(state.task, t)
     obs = observe(spec, params, buffer, goal, draws.obs)
@@ -402,6 +422,6 @@ def steps_of(duration: float, dt: float) -> int:
     return n
 
 
-__all__ = ["EnvSpec", "EnvParams", "EnvState", "NoiseParams", "Fields", "StepDraws", "StepInfo", "NOISE_CHANNELS",
+__all__ = ["EnvSpec", "EnvParams", "EnvState", "NoiseParams", "Fields", "StepDraws", "StepInfo", "FeedbackPerturbation", "NOISE_CHANNELS",
            "make_params", "noisy_channels", "reset_draws", "start_draws", "step_draws", "sample_draws", "feedback", "observe",
            "make_fields", "field_loads", "start_joint", "reset", "start", "step", "done", "episode_seconds", "steps_of"]
