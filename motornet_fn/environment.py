@@ -83,9 +83,9 @@ class ObsBuffer(dict):
         buffer = env.__dict__.get("_buffer")
         like = env.states["fingertip"]
         line = torch.stack(frames, dim=-2) if frames else like.new_zeros(like.shape[0], 0, env._line_width(key))
-        if buffer is None:
-            empty = {k: like.new_zeros(like.shape[0], 0, env._line_width(k)) for k in _LINES}
-            buffer = sensory.SensoryBuffer(empty["proprioception"], empty["vision"], empty["action"])
+        if buffer is None:  # lines not assigned yet keep their configured length (MotorNet's [None] * delay)
+            rest = {k: like.new_zeros(like.shape[0], env._n_frames(k), env._line_width(k)) for k in _LINES}
+            buffer = sensory.SensoryBuffer(rest["proprioception"], rest["vision"], rest["action"])
         env.__dict__["_buffer"] = buffer._replace(**{_LINES[key]: line})
 
     def keys(self):

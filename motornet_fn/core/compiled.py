@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -42,9 +43,21 @@ COMPILE_SECONDS: dict = {}
 #: inductor options of the scanned entry points (``cpp_wrapper`` moves the scan loop into C++)
 DEFAULT_OPTIONS = {"cpp_wrapper": True}
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the current ``sys.stderr`` (not the one of import time: notebooks and tests replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 log = logging.getLogger("motornet_fn.compile")
-if not log.handlers:  # report compile times by default; silence with logging.getLogger(...).setLevel
-    _handler = logging.StreamHandler()
+if not log.handlers:  # report compile decisions and times; silence with logging.getLogger(...).setLevel
+    _handler = _StderrHandler()
     _handler.setFormatter(logging.Formatter("motornet_fn: %(message)s"))
     log.addHandler(_handler)
     log.setLevel(logging.INFO)
