@@ -285,10 +285,9 @@ class Environment(gym.Env, RecordedModule):
     def get_proprioception(self) -> torch.Tensor:
         """(batch, 2 * n_muscles) undelayed proprioception, [muscle length / l0_ce, muscle velocity /
         vmax], plus noise of std :attr:`proprioception_noise`."""
-        muscle = self.states["muscle"]
-        length = muscle[:, 1:2, :] / self.muscle.l0_ce
-        velocity = muscle[:, 2:3, :] / self.muscle.vmax
-        prop = torch.cat([length, velocity], dim=-1).squeeze(dim=1)
+        muscle = self.states["muscle"]  # rows 1 and 2: fibre length and velocity
+        prop = sensory.scaled_proprioception(muscle[:, 1, :], muscle[:, 2, :], self.muscle.l0_ce.reshape(1, -1),
+                                             self.muscle.vmax.reshape(1, -1))
         return self.apply_noise(prop, self.proprioception_noise)
 
     def get_vision(self) -> torch.Tensor:

@@ -32,7 +32,14 @@ class SensoryBuffer(NamedTuple):
 def proprioception(muscle_model, muscle_params, muscle_state) -> torch.Tensor:
     """(2 * n_muscles,): [muscle length / l0_ce, muscle velocity / vmax] (MotorNet's default)."""
     length_scale, velocity_scale = muscle_model.proprioception_scales(muscle_params)
-    return torch.cat([muscle_state.muscle_length / length_scale, muscle_state.muscle_velocity / velocity_scale], -1)
+    return scaled_proprioception(muscle_state.muscle_length, muscle_state.muscle_velocity, length_scale, velocity_scale)
+
+
+def scaled_proprioception(length: torch.Tensor, velocity: torch.Tensor, length_scale: torch.Tensor,
+                          velocity_scale: torch.Tensor) -> torch.Tensor:
+    """(..., 2 * n_muscles): [length / length_scale, velocity / velocity_scale] from (..., n_muscles) fibre
+    lengths (m) and velocities (m/s)."""
+    return torch.cat([length / length_scale, velocity / velocity_scale], -1)
 
 
 def fill_line(frame: torch.Tensor, n_frames: int) -> torch.Tensor:
