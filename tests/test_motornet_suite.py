@@ -1,12 +1,12 @@
 """MotorNet 0.3.0's own test suite, run against MotorNet and against motornet_fn.
 
 MotorNet's sdist ships its ``tests/`` without the ``conftest.py`` that defines their fixtures; ours is
-``tests/motornet_suite/conftest.py``. At test time the sdist is fetched with pip (or taken from a cached,
-hash-checked copy), its tests are laid out next to our conftest, and pytest runs them twice in
-subprocesses: against the installed ``motornet`` (the baseline, which validates the conftest) and
-through an import shim (``tests/motornet_suite/plugin.py``) that maps ``motornet`` and its modules to
-``motornet_fn``. Every test that passes on MotorNet must pass on motornet_fn, except the deliberate
-differences listed in ``EXPECTED_DIFFERENCES``, which must fail, and exactly those.
+``tests/motornet_suite/suite_conftest.py``. At test time the sdist is fetched with pip (or taken from a
+cached, hash-checked copy), its tests are laid out with our conftest as ``tests/conftest.py``, and pytest
+runs them twice in subprocesses: against the installed ``motornet`` (the baseline, which validates the
+conftest) and through an import shim (``tests/motornet_suite/suite_plugin.py``) that maps ``motornet``
+and its modules to ``motornet_fn``. Every test that passes on MotorNet must pass on motornet_fn, except
+the deliberate differences listed in ``EXPECTED_DIFFERENCES``, which must fail, and exactly those.
 
 Skipped where MotorNet 0.3.0 is not installed or its sdist cannot be downloaded (set
 ``MOTORNET_FN_REQUIRE_SUITE=1`` to make that a failure, ``MOTORNET_SDIST=path`` to use a local sdist).
@@ -126,11 +126,11 @@ def _lay_out(sdist: Path, root: Path) -> None:
                 (tests / name.name).write_bytes(tar.extractfile(member).read())
     found = sorted(p.name for p in tests.glob("*.py"))
     assert found == sorted(TEST_FILES), f"{SDIST} holds tests {found}, expected {sorted(TEST_FILES)}"
-    shutil.copyfile(SUITE_DATA / "conftest.py", tests / "conftest.py")
+    shutil.copyfile(SUITE_DATA / "suite_conftest.py", tests / "conftest.py")
     (tests / "__init__.py").write_text("")
     (root / "pytest.ini").write_text("[pytest]\n")
     (root / "_plugin").mkdir()
-    shutil.copyfile(SUITE_DATA / "plugin.py", root / "_plugin" / "motornet_suite_plugin.py")
+    shutil.copyfile(SUITE_DATA / "suite_plugin.py", root / "_plugin" / "motornet_suite_plugin.py")
 
 
 # ------------------------------------------------------------------------------------------ the runs
@@ -221,10 +221,11 @@ def test_baseline_is_motornet_and_our_conftest_makes_its_suite_pass(runs):
 def test_the_shim_runs_the_suite_on_motornet_fn_only(runs):
     ours = runs["motornet_fn"]
     assert ours["motornet"]["name"] == "motornet_fn", ours["motornet"]
-    foreign = {name: module for name, module in ours["modules"].items() if not module.startswith("motornet_fn")}
+    foreign = {name: module for name, module in ours["modules"].items()
+               if not module.startswith("motornet_fn")}
     assert not foreign, f"modules of the real MotorNet were imported in the motornet_fn run: {foreign}"
     assert not ours["collect_errors"], ours["collect_errors"]
-    assert set(ours["outcomes"]) == set(runs["motornet"]["outcomes"]), "the two runs collected different tests"
+    assert set(ours["outcomes"]) == set(runs["motornet"]["outcomes"]), "the runs collected different tests"
 
 
 def test_every_test_that_passes_on_motornet_passes_on_motornet_fn(runs):

@@ -1,6 +1,7 @@
 """Fixtures for MotorNet 0.3.0's own test suite (its sdist ships ``tests/`` without the conftest).
 
-``tests/test_motornet_suite.py`` copies this file next to the extracted MotorNet tests, which import
+``tests/test_motornet_suite.py`` copies this file, as ``tests/conftest.py``, next to the extracted MotorNet
+tests (it is not named conftest.py here, so our own test run never loads it), which import
 ``make_geometry_state`` from ``tests.conftest`` and request the fixtures below by name. The parameters are
 inferred from what those tests assert (e.g. ``l0_ce == 0.1``, ``l0_pe == 1.4 * l0_ce``, ``vmax == 10 *
 l0_ce``), and the file is validated by running the suite against MotorNet 0.3.0 itself. Everything is
