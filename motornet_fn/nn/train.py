@@ -321,17 +321,44 @@ class Trainer:
     # -------------------------------------------------------------------------------- loop
     def fit(self, n_batches: int | None = None, progress: bool = True,
             callback: Callable[["Trainer"], Any] | None = None) -> TrainLog:
-        """Train until ``n_batches`` batches in total have been done (default: the config's)."""
+        """Train until ``n_batches`` batches in total have been done (default: the config's).
+
+        The trainer only ever stops at a batch boundary. A first Ctrl-C lets the current batch finish;
+        if a batch is cut short (a second Ctrl-C, an error) or its loss or gradient norm is not finite,
+        the trainer is put back as it was before that batch, then the exception propagates. So after
+        ``fit`` returns or raises, :meth:`state_dict` is always one consistent batch boundary.
+
+        Args:
+            n_batches: total number of batches to have done (not the number still to do).
+            progress: show a tqdm progress bar.
+            callback: called with the trainer after every batch (e.g. to save a checkpoint).
+
+        Returns:
+            The trainer's log.
+
+        Raises:
+            NonFiniteLossError: a loss or gradient norm became NaN or infinite (the message names the
+                batch and the members); the trainer holds the state after the last good batch.
+        """
         from tqdm.auto import tqdm
+
+        from motornet_fn.nn import batch_guard
 
         total = self.config.n_batches if n_batches is None else n_batches
         if self.step < total:
             self.resolve_compile(total - self.step)
         bar = tqdm(total=total, initial=self.step, disable=not progress, unit="batch", dynamic_ncols=True)
+        boundary = batch_guard.snapshot(self)
         try:
             while self.step < total:
-                with finish_before_interrupt():  # Ctrl-C lands between batches: the run stays resumable
-                    losses = self.train_batch()
+                with finish_before_interrupt():  # a first Ctrl-C lands after the batch and its snapshot
+                    try:
+                        losses = self.train_batch()
+                        batch_guard.check_finite(self)
+                    except BaseException:  # a second Ctrl-C, an error, a non-finite loss: undo the batch
+                        batch_guard.restore(self, boundary)
+                        raise
+                    boundary = batch_guard.snapshot(self)
                 bar.update(1)
                 bar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}")
                 if callback is not None:
@@ -341,25 +368,44 @@ class Trainer:
         return self.log
 
     # -------------------------------------------------------------------------------- state
-    def state_dict(self) -> dict:
-        """Everything needed to resume exactly: weights, optimiser, scheduler, RNGs, step, log."""
+    def state_dict(self, log: bool = True) -> dict:
+        """Everything needed to resume exactly: weights, optimiser, scheduler, RNGs, step, log.
+
+        Tensors may be the trainer's own (copy them to keep this state). ``log=False`` leaves the log
+        out (a snapshot of the current batch boundary need not copy a log that only grows).
+        """
         weights = ({k: v.detach().clone() for k, v in {**self.weights, **self.buffers}.items()} if self.ensemble
                    else self.models[0].state_dict())
-        return {
+        state = {
             "config": dataclasses.asdict(self.config),
             "step": self.step,
             "weights": weights,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "generators": [g.get_state() for g in self.generators],
-            "log": dataclasses.asdict(self.log),
         }
+        if log:
+            state["log"] = dataclasses.asdict(self.log)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        perf_only = ("compile",)  # switches that do not change the numbers may differ on resumption
-        strip = lambda c: {k: v for k, v in c.items() if k not in perf_only}  # noqa: E731
-        if strip(state["config"]) != strip(dataclasses.asdict(self.config)):
-            raise ValueError("checkpoint config differs from this trainer's config; build the trainer from the checkpoint's config")
+        """Load a :meth:`state_dict` (with its log) saved by a trainer of the same config.
+
+        ``compile`` (a performance switch) and ``n_batches`` (a run may be extended) may differ; fields
+        the checkpoint lacks count as their defaults.
+
+        Raises:
+            ValueError: the configs differ in another field; the message lists every such field with
+                both values. Nothing is loaded then: build the trainer from the checkpoint's config.
+        """
+        may_differ = ("compile", "n_batches")
+        mine = dataclasses.asdict(self.config)
+        theirs = {**dataclasses.asdict(TrainConfig()), **state["config"]}
+        differ = [k for k in mine if k not in may_differ and mine[k] != theirs[k]]
+        differ += [k for k in theirs if k not in mine]
+        if differ:
+            fields = "; ".join(f"{k}: checkpoint {theirs.get(k)!r}, trainer {mine.get(k)!r}" for k in differ)
+            raise ValueError(f"checkpoint config differs from this trainer's config in {fields}")
         if self.ensemble:
             with torch.no_grad():
                 for name, value in state["weights"].items():

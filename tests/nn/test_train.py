@@ -1,5 +1,6 @@
 """Training loops: ensembles equal separate runs, resume is exact, losses fall."""
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -82,5 +83,34 @@ def test_checkpoint_refuses_a_mismatched_config(tmp_path):
     trainer = Trainer(TrainConfig(**TINY))
     state = trainer.state_dict()
     other = Trainer(TrainConfig(**{**TINY, "lr": 0.5}))
-    with pytest.raises(ValueError, match="checkpoint config differs"):
+    with pytest.raises(ValueError, match="checkpoint config differs from this trainer's config in lr: checkpoint "
+                                         "0.001, trainer 0.5$"):
         other.load_state_dict(state)
+    other.fit(1, progress=False)  # nothing was loaded: the trainer still works
+
+
+def test_a_non_finite_loss_stops_training_naming_batch_and_member_and_keeps_the_last_good_state():
+    cfg = TrainConfig(**{**TINY, "n_batches": 5}, ensemble_size=3, compile=False)
+    trainer = Trainer(cfg)
+    sample = trainer.sample
+
+    def poisoned(generator, batch_size, evaluation=False):  # member 1's observations become NaN in batch 3
+        batch = sample(generator, batch_size, evaluation)
+        if trainer.step == 2 and generator is trainer.generators[1]:
+            batch = batch._replace(obs=batch.obs * math.nan)
+        return batch
+
+    trainer.sample = poisoned
+    with pytest.raises(FloatingPointError, match=r"loss became non-finite at batch 3, member 1 \(seed 1\): nan; "
+                                                 r"training stopped and the trainer keeps the state after batch 2"):
+        trainer.fit(progress=False)
+    del trainer.sample
+    reference = Trainer(cfg)
+    reference.fit(2, progress=False)
+    assert trainer.step == 2 and trainer.log.loss == reference.log.loss
+    for k in range(3):
+        for name, value in weights(reference, k).items():
+            assert torch.equal(weights(trainer, k)[name], value), name
+    trainer.fit(progress=False)  # usable afterwards: continues as an uninterrupted run
+    reference.fit(progress=False)
+    assert trainer.log.loss == reference.log.loss
