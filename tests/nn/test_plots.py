@@ -58,3 +58,14 @@ def test_trajectory_figure_explains_its_markers_and_draws_into_a_given_axes():
     assert legend(ax) == ["fingertip path", "start", "end", "target"]
     assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("x (m)", "y (m)", "member 1 of 3")
 
+
+def test_run_figures_name_the_configured_loss_and_the_member(tmp_path, monkeypatch):
+    from motornet_fn import cli
+
+    trainer = Trainer(TrainConfig(**TINY, loss="l2_position", ensemble_size=2))
+    trainer.fit(progress=False)
+    drawn = {}
+    monkeypatch.setattr(cli, "_save_png", lambda fig, path: drawn.setdefault(path.name, fig) and path)
+    cli.draw_figures(trainer, tmp_path)
+    assert drawn["loss.png"].axes[0].get_ylabel() == "L2 position loss (m²)"
+    assert drawn["trajectories.png"].axes[0].get_title().endswith("member 0 of 2 (seed 0)")
