@@ -276,16 +276,23 @@ def cmd_train(args) -> int:
 
 @contextlib.contextmanager
 def _compile_log_to_stdout():
-    """Send the compile decisions and timings (``motornet_fn.compile``, stderr by default) to stdout while
-    training, so that stderr carries the progress bar and errors only."""
-    handlers = [h for h in logging.getLogger("motornet_fn.compile").handlers
-                if isinstance(h, logging.StreamHandler) and h.stream in (sys.stderr, sys.__stderr__)]
-    previous = [h.setStream(sys.stdout) for h in handlers]
+    """Send the compile decisions and timings (``motornet_fn.compile``, stderr by default; log files stay
+    as they are) to stdout while training, so that stderr carries the progress bar and errors only."""
+    logger = logging.getLogger("motornet_fn.compile")
+    to_stderr = [h for h in logger.handlers
+                 if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    to_stdout = logging.StreamHandler(sys.stdout)
+    for h in to_stderr:
+        to_stdout.setFormatter(h.formatter)
+        logger.removeHandler(h)
+    if to_stderr:  # a silenced log stays silent
+        logger.addHandler(to_stdout)
     try:
         yield
     finally:
-        for h, stream in zip(handlers, previous):
-            h.setStream(stream)
+        logger.removeHandler(to_stdout)
+        for h in to_stderr:
+            logger.addHandler(h)
 
 
 def _stopped(trainer: Trainer, run: Path, created: list[Path] | None, err: BaseException) -> int:

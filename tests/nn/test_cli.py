@@ -82,6 +82,16 @@ def test_evaluate_titles_say_which_member_of_the_ensemble(tmp_path, monkeypatch,
     assert "member 2 of 3 (seed 2)" in figures[0].axes[0].get_title()
 
 
+def test_training_reports_compile_decisions_on_stdout_and_keeps_stderr_for_errors(tmp_path, capsys):
+    import logging
+
+    handlers = list(logging.getLogger("motornet_fn.compile").handlers)
+    assert main(["train", *TINY, "--batches", "1", "--out", str(tmp_path / "run")]) == 0
+    out, err = capsys.readouterr()
+    assert "compile=auto: running eagerly" in out and err == ""
+    assert logging.getLogger("motornet_fn.compile").handlers == handlers
+
+
 def test_existing_output_dir_is_never_overwritten(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
