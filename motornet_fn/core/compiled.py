@@ -78,6 +78,13 @@ def configure_cache() -> str:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE_DIR))
     torch._inductor.config.fx_graph_cache = True
     torch._functorch.config.enable_autograd_cache = True
+    # torch 2.13 refuses to cache graphs holding a ``scan`` (a higher-order op whose body is a subgraph), so
+    # every process recompiled the engine from scratch. The body is an FX subgraph of the cached graph module
+    # and is hashed with it, so its cache entries are keyed by everything that compiled it; mark it cacheable
+    # (keyed by the torch version). tests/core/test_compiled_cache.py checks warm results equal cold ones.
+    for op in ("scan", "while_loop"):
+        torch._inductor.config.unsafe_marked_cacheable_functions.setdefault(f"torch.ops.higher_order.{op}",
+                                                                           torch.__version__)
     return os.environ["TORCHINDUCTOR_CACHE_DIR"]
 
 
