@@ -23,6 +23,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from motornet_fn.nn.policies import check_positive_int
+
 
 @dataclass(frozen=True)
 class ModuleLayout:
@@ -113,8 +115,6 @@ def _delay(name: str, value) -> int:
 def make_layout(input_size: int, module_size: Sequence[int], output_size: int, connectivity_delay=None,
                 output_delay: int = 0) -> ModuleLayout:
     """Validate sizes and delays; ``connectivity_delay`` None means no delays."""
-    from motornet_fn.nn.policies import check_positive_int
-
     check_positive_int(input_size=input_size, output_size=output_size)
     sizes = tuple(module_size) if isinstance(module_size, (list, tuple, np.ndarray)) else None
     if not sizes or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in sizes):

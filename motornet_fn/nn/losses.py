@@ -207,9 +207,10 @@ PRESETS: dict[str, dict[str, float]] = {
     # activity and its derivative
     "five_term": {"position": 1.0, "force": 1e-4, "force_derivative": 1e-4 * _STEP**2,
                   "hidden": 5e-5, "hidden_derivative": 3e-2 * _STEP**2},
-    # five_term plus speed and jerk penalties (their weights are our choice: each contributes ~1e-3
-    # against a position term of ~0.1 m on Arm26 reaches)
-    "seven_term": {"position": 1.0, "speed": 1e-2, "jerk": 1e-9, "force": 1e-4,
+    # five_term plus speed and jerk penalties. Their weights are our choice: for a minimum-jerk 10 cm
+    # reach in 0.5 s, speed = 0.057 m^2/s^2 and jerk = 461 m^2/s^6, so each adds ~5e-4 (a few % of a
+    # position term of a few cm)
+    "seven_term": {"position": 1.0, "speed": 1e-2, "jerk": 1e-6, "force": 1e-4,
                    "force_derivative": 1e-4 * _STEP**2, "hidden": 5e-5, "hidden_derivative": 3e-2 * _STEP**2},
 }
 

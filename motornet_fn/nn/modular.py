@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from motornet_fn.nn import connectivity as C
-from motornet_fn.nn.policies import check_noise_std, rect_tanh
+from motornet_fn.nn.policies import Policy, check_noise_std, rect_tanh
 
 ACTIVATIONS = {"tanh": torch.tanh, "rect_tanh": rect_tanh}
 
@@ -60,7 +60,7 @@ def enforce_dale_(w_rec: torch.Tensor, unit_sign: torch.Tensor, zero_out: bool =
     return w_rec
 
 
-class ModularGRUPolicy(nn.Module):
+class ModularGRUPolicy(Policy):
     """Modular GRU with masks, Dale's law, inter-module delays, delayed readout and timed lesions.
 
     Arguments are those of MotorNet's development-branch ``ModularPolicyGRU`` (see
@@ -103,6 +103,8 @@ class ModularGRUPolicy(nn.Module):
         check_noise_std(noise_std=noise_std)
         if spectral_scaling is not None and not (isinstance(spectral_scaling, (int, float)) and spectral_scaling > 0):
             raise ValueError(f"spectral_scaling must be None or a spectral radius > 0, got {spectral_scaling!r}")
+        if isinstance(input_gain, bool) or not isinstance(input_gain, (int, float)) or not 0 < input_gain < math.inf:
+            raise ValueError(f"input_gain must be a gain > 0, got {input_gain!r}")
         layout = C.make_layout(input_size, module_size, output_size, connectivity_delay, output_delay)
         self.layout = layout
         self.activation_name = activation
@@ -135,6 +137,8 @@ class ModularGRUPolicy(nn.Module):
         delays = np.asarray(layout.connectivity_delay)
         index = delays[:, module] * H + np.arange(H)[None, :]
         self.register_buffer("view_index", torch.as_tensor(index, dtype=torch.long), persistent=False)
+        member = module[None, :] == np.arange(layout.n_modules)[:, None]  # (n_modules, H) one-hot
+        self.register_buffer("module_member", torch.as_tensor(member, dtype=torch.float32), persistent=False)
         # lesion settings: experimental manipulations, not learned state (kept out of state_dict)
         self.register_buffer("lesion_window", torch.zeros(2), persistent=False)
         self.register_buffer("cancel_matrix", torch.zeros(H, H), persistent=False)
@@ -239,9 +243,6 @@ class ModularGRUPolicy(nn.Module):
         state = torch.cat([h0.repeat(self.layout.n_past + 1), h0.new_zeros(1)])
         return state.expand(*batch_shape, state.shape[-1]).contiguous()
 
-    def init_hidden(self, batch_size: int) -> torch.Tensor:
-        return self.initial_hidden((batch_size,))
-
     def activity(self, h: torch.Tensor) -> torch.Tensor:
         """The current hidden units (..., hidden)."""
         return h[..., :self.layout.hidden_size]
@@ -263,38 +264,35 @@ class ModularGRUPolicy(nn.Module):
         layout = self.layout
         H, I, P = layout.hidden_size, layout.input_size, layout.n_past
         w_in = self.W_in * self.mask_in
-        # one tensor per gate: inductor cannot lower a row slice of a gate selected from a computed
-        # (3, H, H) tensor inside a scan body
-        w_rec = [self._recurrent_weight(g) for g in range(3)]
-        w_cut = [w * self.lesion_pairs for w in w_rec] if ("pairs" in self.lesions and gain is not None) else None
+        w_rec = self._recurrent_weights()  # (3, H, H)
+        w_zr, w_h = w_rec[:2].reshape(2 * H, H), w_rec[2]
+        cut = "pairs" in self.lesions and gain is not None
 
-        def recurrent(v, gate, rows=slice(None), g=gain):  # v @ W^T, minus the cut connections when lesioned
-            out = v @ w_rec[gate][rows].T
-            return out if w_cut is None else out - g * (v @ w_cut[gate][rows].T)
+        def recurrent(v, w, g=gain):  # v @ w^T, minus the cut connections when lesioned
+            out = v @ w.T
+            return out - g * (v @ (w * self.lesion_pairs.repeat(w.shape[0] // H, 1)).T) if cut else out
 
         drive = obs @ w_in.reshape(3 * H, I).T + self.b.reshape(3 * H)
         x_z, x_r, x_h = drive[..., :H], drive[..., H:2 * H], drive[..., 2 * H:]
         eps = None if noise is None or self.noise_std == 0 else self.noise_std * noise
-        h_now = h[..., :H]
         if layout.max_connectivity_delay == 0:  # every module sees the same state: one pass
-            z = torch.sigmoid(x_z + recurrent(h_now, 0))
-            r = torch.sigmoid(x_r + recurrent(h_now, 1))
-            pre = x_h + recurrent(r * h_now, 2)
-            h_new = (1 - z) * h_now + z * self.act(pre if eps is None else pre + eps)
+            own = h[..., :H]
+            zr = recurrent(own, w_zr)
+            z, r = torch.sigmoid(x_z + zr[..., :H]), torch.sigmoid(x_r + zr[..., H:])
+            pre = x_h + recurrent(r * own, w_h)
         else:
-            # (..., n_modules, hidden): the delayed state each module sees (index_select: a contiguous result)
+            # views (..., n_modules, H): the state as module i sees it (module j's part delay[i, j] steps
+            # old). Each gate is computed from every view, and unit k keeps the value from its own
+            # module's view (``member`` one-hot): fewer, larger ops than a loop over modules.
+            member = self.module_member
             views = h.index_select(-1, self.view_index.reshape(-1)).unflatten(-1, (layout.n_modules, H))
-            per_view = gain.unsqueeze(-2) if torch.is_tensor(gain) else gain  # broadcast over the views
-            r_all = torch.sigmoid(x_r.unsqueeze(-2) + recurrent(views, 1, g=per_view))
-            parts = []
-            for i, rows in enumerate(layout.slices):
-                v = views[..., i, :]
-                z = torch.sigmoid(x_z[..., rows] + recurrent(v, 0, rows))
-                pre = x_h[..., rows] + recurrent(r_all[..., i, :] * v, 2, rows)
-                if eps is not None:
-                    pre = pre + eps[..., rows]
-                parts.append((1 - z) * v[..., rows] + z * self.act(pre))
-            h_new = torch.cat(parts, dim=-1)
+            per_view = gain.unsqueeze(-2) if torch.is_tensor(gain) else gain
+            zr = recurrent(views, w_zr, per_view)
+            z = torch.sigmoid(x_z + (zr[..., :H] * member).sum(-2))
+            r = torch.sigmoid(x_r.unsqueeze(-2) + zr[..., H:])  # the reset gates as each module sees them
+            own = (views * member).sum(-2)
+            pre = x_h + (recurrent(r * views, w_h, per_view) * member).sum(-2)
+        h_new = (1 - z) * own + z * self.act(pre if eps is None else pre + eps)
         if gain is not None:
             if "matrix" in self.lesions:
                 h_new = h_new + gain * (h_new @ self.cancel_matrix)
@@ -313,15 +311,15 @@ class ModularGRUPolicy(nn.Module):
         if self.dale:
             enforce_dale_(self.W_rec, self.unit_sign, zero_out)
 
-    def _recurrent_weight(self, gate: int) -> torch.Tensor:
-        """(H, H) recurrent weights of one gate as the step uses them: masked, Dale-signed."""
-        w = self.W_rec[gate]
-        return (w.abs() * self.unit_sign if self.dale else w) * self.mask_rec
+    def _recurrent_weights(self) -> torch.Tensor:
+        """(3, H, H) recurrent weights as the step uses them: masked, and ``|W| * sign`` with Dale's law."""
+        if self.dale:
+            return self.W_rec.abs() * (self.unit_sign * self.mask_rec)
+        return self.W_rec * self.mask_rec
 
     def effective_weights(self) -> dict[str, torch.Tensor]:
         """The weights one step uses (masked, Dale-signed): W_in (3, H, I), W_rec (3, H, H), Y (O, H)."""
-        w_rec = torch.stack([self._recurrent_weight(g) for g in range(3)])
-        return {"W_in": self.W_in * self.mask_in, "W_rec": w_rec, "Y": self.Y * self.mask_Y}
+        return {"W_in": self.W_in * self.mask_in, "W_rec": self._recurrent_weights(), "Y": self.Y * self.mask_Y}
 
     def parameter_groups(self) -> dict[str, tuple[str, ...]]:
         """Input weights; recurrent weights, gate biases and h0; readout."""

@@ -111,7 +111,44 @@ def gru_cell(x: torch.Tensor, h: torch.Tensor, weight_ih: torch.Tensor, weight_h
     return (1 - z) * n + z * h
 
 
-class GRUPolicy(nn.Module):
+class Policy(nn.Module):
+    """Base of the policies: MotorNet's ``init_hidden`` from the contract's ``initial_hidden``."""
+
+    def init_hidden(self, batch_size: int) -> torch.Tensor:
+        """(batch_size, state_dim) initial state."""
+        return self.initial_hidden((batch_size,))
+
+
+class NoisyRecurrentPolicy(Policy):
+    """Base of single-population recurrent policies: the state is the hidden vector (state_dim =
+    hidden_dim) and noise enters the inputs (input_dim columns of ``noise`` when ``input_noise > 0``)
+    and the hidden units (hidden_dim columns when ``hidden_noise > 0``), in that order."""
+
+    def _set_sizes(self, input_dim: int, hidden_dim: int, output_dim: int, input_noise: float,
+                   hidden_noise: float) -> None:
+        check_positive_int(input_dim=input_dim, hidden_dim=hidden_dim, output_dim=output_dim)
+        check_noise_std(input_noise=input_noise, hidden_noise=hidden_noise)
+        self.input_dim, self.hidden_dim, self.output_dim = input_dim, hidden_dim, output_dim
+        self.input_noise, self.hidden_noise = float(input_noise), float(hidden_noise)
+
+    @property
+    def _noise_layout(self) -> dict[str, tuple[int, float]]:
+        return {"input": (self.input_dim, self.input_noise), "hidden": (self.hidden_dim, self.hidden_noise)}
+
+    @property
+    def state_dim(self) -> int:
+        return self.hidden_dim
+
+    @property
+    def noise_dim(self) -> int:
+        return noise_width(self._noise_layout)
+
+    def split_noise(self, noise: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
+        """{"input", "hidden"}: the scaled noise of each part, None where silent."""
+        return split_noise(noise, self._noise_layout)
+
+
+class GRUPolicy(NoisyRecurrentPolicy):
     """Single-layer GRU with a sigmoid linear readout: MotorNet's PolicyGRU, vmap-able.
 
     Initialisation as MotorNet: Xavier-uniform input weights, orthogonal recurrent weights, zero
@@ -130,10 +167,7 @@ class GRUPolicy(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, readout_bias: float = -5.0,
                  input_noise: float = 0.0, hidden_noise: float = 0.0):
         super().__init__()
-        check_positive_int(input_dim=input_dim, hidden_dim=hidden_dim, output_dim=output_dim)
-        check_noise_std(input_noise=input_noise, hidden_noise=hidden_noise)
-        self.input_dim, self.hidden_dim, self.output_dim = input_dim, hidden_dim, output_dim
-        self.input_noise, self.hidden_noise = float(input_noise), float(hidden_noise)
+        self._set_sizes(input_dim, hidden_dim, output_dim, input_noise, hidden_noise)
         self.gru = nn.Module()
         self.gru.weight_ih_l0 = nn.Parameter(torch.empty(3 * hidden_dim, input_dim))
         self.gru.weight_hh_l0 = nn.Parameter(torch.empty(3 * hidden_dim, hidden_dim))
@@ -145,25 +179,9 @@ class GRUPolicy(nn.Module):
         nn.init.xavier_uniform_(self.fc.weight)
         nn.init.constant_(self.fc.bias, readout_bias)
 
-    @property
-    def _noise_layout(self) -> dict[str, tuple[int, float]]:
-        return {"input": (self.input_dim, self.input_noise), "hidden": (self.hidden_dim, self.hidden_noise)}
-
-    @property
-    def state_dim(self) -> int:
-        return self.hidden_dim
-
-    @property
-    def noise_dim(self) -> int:
-        return noise_width(self._noise_layout)
-
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
         """(*batch_shape, hidden_dim) zeros on the parameters' device and dtype."""
         return self.fc.weight.new_zeros((*batch_shape, self.hidden_dim))
-
-    def init_hidden(self, batch_size: int) -> torch.Tensor:
-        """(batch_size, hidden_dim) zeros on the parameters' device and dtype."""
-        return self.initial_hidden((batch_size,))
 
     def activity(self, h: torch.Tensor) -> torch.Tensor:
         """The GRU units: ``h`` itself, (..., hidden_dim)."""
@@ -174,7 +192,7 @@ class GRUPolicy(nn.Module):
         """obs (..., input_dim), h (..., hidden_dim), noise None or (..., noise_dim)
         -> (action (..., output_dim) in (0, 1), new h)."""
         g = self.gru
-        noise = split_noise(noise, self._noise_layout)
+        noise = self.split_noise(noise)
         if noise["input"] is not None:
             obs = obs + noise["input"]
         h = gru_cell(obs, h, g.weight_ih_l0, g.weight_hh_l0, g.bias_ih_l0, g.bias_hh_l0)
@@ -189,7 +207,7 @@ class GRUPolicy(nn.Module):
                 "readout": ("fc.weight", "fc.bias")}
 
 
-class MLPPolicy(nn.Module):
+class MLPPolicy(Policy):
     """Feed-forward policy (no memory): obs -> tanh hidden layers -> sigmoid actions. The hidden
     state is passed through unchanged (a (..., 0) tensor, state_dim 0) to share the recurrent
     interface; ``activity(h)`` is that empty tensor. No noise (noise_dim 0)."""
@@ -209,9 +227,6 @@ class MLPPolicy(nn.Module):
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
         """(*batch_shape, 0): the MLP keeps no state."""
         return self.fc.weight.new_zeros((*batch_shape, 0))
-
-    def init_hidden(self, batch_size: int) -> torch.Tensor:
-        return self.initial_hidden((batch_size,))
 
     def activity(self, h: torch.Tensor) -> torch.Tensor:
         """The (empty) state: an MLP's layer activations are not part of ``h``."""

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from motornet_fn.nn.policies import check_noise_std, check_positive_int, noise_width, rect_tanh, split_noise
+from motornet_fn.nn.policies import NoisyRecurrentPolicy, rect_tanh
 
 NONLINEARITIES = {
     "tanh": torch.tanh,
@@ -33,7 +33,7 @@ NONLINEARITIES = {
 }
 
 
-class RateRNNPolicy(nn.Module):
+class RateRNNPolicy(NoisyRecurrentPolicy):
     """Leaky firing-rate RNN with a sigmoid readout (equations in the module docstring).
 
     Args:
@@ -56,8 +56,7 @@ class RateRNNPolicy(nn.Module):
                  nonlinearity: str = "tanh", input_noise: float = 0.0, hidden_noise: float = 0.0,
                  recurrent_gain: float = 1.0, readout_bias: float = -5.0):
         super().__init__()
-        check_positive_int(input_dim=input_dim, hidden_dim=hidden_dim, output_dim=output_dim)
-        check_noise_std(input_noise=input_noise, hidden_noise=hidden_noise)
+        self._set_sizes(input_dim, hidden_dim, output_dim, input_noise, hidden_noise)
         for name, value in (("tau", tau), ("dt", dt)):
             if not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a duration > 0 s, got {value!r}")
@@ -65,10 +64,8 @@ class RateRNNPolicy(nn.Module):
             raise ValueError(f"dt / tau must be at most 1 for a stable Euler step, got dt={dt!r}, tau={tau!r}")
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
-        self.input_dim, self.hidden_dim, self.output_dim = input_dim, hidden_dim, output_dim
         self.tau, self.dt, self.alpha = float(tau), float(dt), float(dt) / float(tau)
         self.nonlinearity = nonlinearity
-        self.input_noise, self.hidden_noise = float(input_noise), float(hidden_noise)
         self.input = nn.Linear(input_dim, hidden_dim, bias=False)
         self.recurrent = nn.Linear(hidden_dim, hidden_dim)
         self.fc = nn.Linear(hidden_dim, output_dim)
@@ -79,28 +76,13 @@ class RateRNNPolicy(nn.Module):
         nn.init.xavier_uniform_(self.fc.weight)
         nn.init.constant_(self.fc.bias, readout_bias)
 
-    @property
-    def _noise_layout(self) -> dict[str, tuple[int, float]]:
-        return {"input": (self.input_dim, self.input_noise), "hidden": (self.hidden_dim, self.hidden_noise)}
-
-    @property
-    def state_dim(self) -> int:
-        return self.hidden_dim
-
-    @property
-    def noise_dim(self) -> int:
-        return noise_width(self._noise_layout)
-
     def rate(self, x: torch.Tensor) -> torch.Tensor:
         """f(x)."""
         return NONLINEARITIES[self.nonlinearity](x)
 
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
         """(*batch_shape, hidden_dim): the learnable x0."""
-        return self.x0.expand(*batch_shape, self.hidden_dim)
-
-    def init_hidden(self, batch_size: int) -> torch.Tensor:
-        return self.initial_hidden((batch_size,))
+        return self.x0.expand(*batch_shape, self.hidden_dim).contiguous()
 
     def activity(self, h: torch.Tensor) -> torch.Tensor:
         """The rates f(x), (..., hidden_dim)."""
@@ -110,7 +92,7 @@ class RateRNNPolicy(nn.Module):
                 noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """obs (..., input_dim), h = x (..., hidden_dim), noise None or (..., noise_dim)
         -> (action (..., output_dim) in (0, 1), new x)."""
-        noise = split_noise(noise, self._noise_layout)
+        noise = self.split_noise(noise)
         u = obs if noise["input"] is None else obs + noise["input"]
         drive = self.recurrent(self.rate(h)) + self.input(u)
         x = (1 - self.alpha) * h + self.alpha * drive

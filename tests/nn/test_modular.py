@@ -178,6 +178,20 @@ def test_ensemble_of_three_equals_three_separate_calls():
         h = h_next
 
 
+def test_enforce_dale_on_stacked_ensemble_weights_equals_each_member():
+    from motornet_fn.nn.modular import enforce_dale_
+
+    members = [ModularGRUPolicy(**three_modules(random_seed=s)) for s in (1, 2)]
+    for m in members:
+        with torch.no_grad():
+            m.W_rec.add_(0.05 * torch.randn_like(m.W_rec) * m.mask_rec)  # some weights now wrongly signed
+    weights, buffers = stack_module_state(members)
+    enforce_dale_(weights["W_rec"], buffers["unit_sign"], zero_out=True)
+    for k, m in enumerate(members):
+        m.enforce_dale(zero_out=True)
+        torch.testing.assert_close(weights["W_rec"][k], m.W_rec.detach(), rtol=0, atol=0)
+
+
 def test_gradcheck_float64():
     torch.manual_seed(6)
     policy = ModularGRUPolicy(**three_modules()).double()
@@ -266,6 +280,8 @@ def test_same_seed_gives_identical_masks_and_another_seed_does_not():
     ({"cancelation_matrix": np.eye(3)}, r"cancelation_matrix must be \(12, 12\)"),
     ({"cancel_window": (5, 2)}, r"window must be \(t0, t1\) integer steps"),
     ({"noise_std": -1.0}, "noise_std must be a standard deviation >= 0"),
+    ({"input_gain": 0}, "input_gain must be a gain > 0, got 0"),
+    ({"spectral_scaling": -1}, "spectral_scaling must be None or a spectral radius > 0"),
 ])
 def test_bad_arguments_are_named(overrides, match):
     with pytest.raises(ValueError, match=match):
