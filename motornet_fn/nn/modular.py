@@ -43,6 +43,7 @@ from motornet_fn.nn.policies import Policy, check_noise_std, rect_tanh
 ACTIVATIONS = {"tanh": torch.tanh, "rect_tanh": rect_tanh}
 
 GATES = ("z", "r", "h")  # MotorNet's order: update, reset, candidate
+ZR, CANDIDATE = slice(0, 2), slice(2, 3)  # the gates computed from the state, and from the reset state
 
 
 def enforce_dale_(w_rec: torch.Tensor, unit_sign: torch.Tensor, zero_out: bool = False) -> torch.Tensor:
@@ -265,21 +266,20 @@ class ModularGRUPolicy(Policy):
         H, I, P = layout.hidden_size, layout.input_size, layout.n_past
         w_in = self.W_in * self.mask_in
         w_rec = self._recurrent_weights()  # (3, H, H)
-        w_zr, w_h = w_rec[:2].reshape(2 * H, H), w_rec[2]
-        cut = "pairs" in self.lesions and gain is not None
+        w_cut = w_rec * self.lesion_pairs if "pairs" in self.lesions and gain is not None else None
 
-        def recurrent(v, w, g=gain):  # v @ w^T, minus the cut connections when lesioned
-            out = v @ w.T
-            return out - g * (v @ (w * self.lesion_pairs.repeat(w.shape[0] // H, 1)).T) if cut else out
+        def recurrent(v, gates: slice, g=gain):  # v @ W^T of the gates, minus the cut connections when lesioned
+            out = v @ w_rec[gates].reshape(-1, H).T
+            return out if w_cut is None else out - g * (v @ w_cut[gates].reshape(-1, H).T)
 
         drive = obs @ w_in.reshape(3 * H, I).T + self.b.reshape(3 * H)
         x_z, x_r, x_h = drive[..., :H], drive[..., H:2 * H], drive[..., 2 * H:]
         eps = None if noise is None or self.noise_std == 0 else self.noise_std * noise
         if layout.max_connectivity_delay == 0:  # every module sees the same state: one pass
             own = h[..., :H]
-            zr = recurrent(own, w_zr)
+            zr = recurrent(own, ZR)
             z, r = torch.sigmoid(x_z + zr[..., :H]), torch.sigmoid(x_r + zr[..., H:])
-            pre = x_h + recurrent(r * own, w_h)
+            pre = x_h + recurrent(r * own, CANDIDATE)
         else:
             # views (..., n_modules, H): the state as module i sees it (module j's part delay[i, j] steps
             # old). Each gate is computed from every view, and unit k keeps the value from its own
@@ -287,11 +287,11 @@ class ModularGRUPolicy(Policy):
             member = self.module_member
             views = h.index_select(-1, self.view_index.reshape(-1)).unflatten(-1, (layout.n_modules, H))
             per_view = gain.unsqueeze(-2) if torch.is_tensor(gain) else gain
-            zr = recurrent(views, w_zr, per_view)
+            zr = recurrent(views, ZR, per_view)
             z = torch.sigmoid(x_z + (zr[..., :H] * member).sum(-2))
             r = torch.sigmoid(x_r.unsqueeze(-2) + zr[..., H:])  # the reset gates as each module sees them
             own = (views * member).sum(-2)
-            pre = x_h + (recurrent(r * views, w_h, per_view) * member).sum(-2)
+            pre = x_h + (recurrent(r * views, CANDIDATE, per_view) * member).sum(-2)
         h_new = (1 - z) * own + z * self.act(pre if eps is None else pre + eps)
         if gain is not None:
             if "matrix" in self.lesions:
@@ -314,7 +314,10 @@ class ModularGRUPolicy(Policy):
     def _recurrent_weights(self) -> torch.Tensor:
         """(3, H, H) recurrent weights as the step uses them: masked, and ``|W| * sign`` with Dale's law."""
         if self.dale:
-            return self.W_rec.abs() * (self.unit_sign * self.mask_rec)
+            # |W| whose gradient at W = 0 is 1, not abs's 0: a weight zeroed by enforce_dale(zero_out=True)
+            # can grow again (and backward keeps a bool mask, not W)
+            magnitude = torch.where(self.W_rec >= 0, self.W_rec, -self.W_rec)
+            return magnitude * (self.unit_sign * self.mask_rec)
         return self.W_rec * self.mask_rec
 
     def effective_weights(self) -> dict[str, torch.Tensor]:

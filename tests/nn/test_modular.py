@@ -68,6 +68,20 @@ def test_masks_and_dale_signs_hold_after_50_adam_steps(zero_out):
         torch.testing.assert_close(rollout(policy, obs)[0], before, rtol=0, atol=0)
 
 
+def test_weights_zeroed_by_enforce_dale_can_grow_again():
+    torch.manual_seed(0)
+    policy = ModularGRUPolicy(**three_modules(connectivity_delay=None, output_delay=0))
+    with torch.no_grad():
+        policy.W_rec.neg_()  # every weight wrongly signed
+    policy.enforce_dale(zero_out=True)
+    assert torch.all(policy.W_rec == 0)
+    h = policy.initial_hidden((4,)) + 0.5
+    a, h1 = policy(torch.randn(4, 6), h)
+    (a.sum() + h1.sum()).backward()
+    live = policy.mask_rec.bool().expand_as(policy.W_rec)
+    assert torch.all(policy.W_rec.grad[~live] == 0) and (policy.W_rec.grad[live] != 0).float().mean() > 0.5
+
+
 def test_inhibitory_units_project_only_inside_their_module():
     policy = ModularGRUPolicy(**three_modules(connectivity_mask=np.ones((3, 3))))
     module = torch.as_tensor(policy.layout.unit_module())
