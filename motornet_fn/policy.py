@@ -125,7 +125,15 @@ class ModularPolicyGRU(ModularGRUPolicy):
 
     @property
     def cancelation_matrix(self) -> torch.Tensor | None:
+        """(hidden, hidden) C, or None; assigning it is ``set_cancelation_matrix`` (None removes it)."""
         return self.cancel_matrix if "matrix" in self.lesions else None
+
+    @cancelation_matrix.setter
+    def cancelation_matrix(self, value) -> None:
+        if value is None:
+            self.set_lesion((0, 0))
+        else:
+            self.set_cancelation_matrix(value)
 
     def set_cancel_times(self, times) -> None:
         """Steps (counter values) at which the cancelation matrix acts."""

@@ -346,5 +346,9 @@ def test_class_cancels_at_its_cancel_times_and_counts_steps():
     assert [n == 0 for n in norms] == [False, False, True, False, True, False]
     policy.reset_counter()
     assert policy.counter == 0
+    policy.cancelation_matrix = None
+    assert policy.cancelation_matrix is None and not policy.lesions
+    policy.cancelation_matrix = C
+    torch.testing.assert_close(policy.cancelation_matrix, torch.as_tensor(C, dtype=torch.float32))
     with pytest.raises(RuntimeError, match="call init_hidden"):
         policy(obs[0], torch.zeros(5, 12))
