@@ -61,6 +61,11 @@ def enforce_dale_(w_rec: torch.Tensor, unit_sign: torch.Tensor, zero_out: bool =
     return w_rec
 
 
+def _lesions_after_load(module: "ModularGRUPolicy", incompatible_keys) -> None:
+    """load_state_dict post-hook (a module-level function, so the module pickles)."""
+    module._lesions_from_buffers()
+
+
 class ModularGRUPolicy(Policy):
     """Modular GRU with masks, Dale's law, inter-module delays, delayed readout and timed lesions.
 
@@ -89,7 +94,9 @@ class ModularGRUPolicy(Policy):
     columns normal(0, 1/sqrt(hidden)), zero biases, Xavier-uniform readout, readout bias -3, h0 zero):
     ``W_in`` (3, hidden, input), ``W_rec`` (3, hidden, hidden), ``b`` (3, hidden) for the gates (z, r, h);
     ``Y`` (output, hidden), ``bY`` (output,); ``h0`` (1, hidden). Buffers: ``mask_in``, ``mask_rec``,
-    ``mask_Y``, ``unit_sign`` (all +1 without Dale's law) and the lesion settings.
+    ``mask_Y``, ``unit_sign`` (all +1 without Dale's law), index tables of the delayed views, and the
+    lesion settings (``lesion_window``, ``cancel_matrix``, ``lesion_units``, ``lesion_pairs``). The members
+    of an ensemble must share the layout and the kinds of lesion set (they are static).
     """
 
     def __init__(self, input_size: int, module_size, output_size: int, vision_mask, proprio_mask, task_mask,
@@ -137,15 +144,17 @@ class ModularGRUPolicy(Policy):
         module = layout.unit_module()
         delays = np.asarray(layout.connectivity_delay)
         index = delays[:, module] * H + np.arange(H)[None, :]
-        self.register_buffer("view_index", torch.as_tensor(index, dtype=torch.long), persistent=False)
+        # every buffer is persistent: trainers rebuild members from stacked parameters and buffers through
+        # load_state_dict, and a checkpoint keeps its lesion settings (self.lesions follows them on load)
+        self.register_buffer("view_index", torch.as_tensor(index, dtype=torch.long))
         member = module[None, :] == np.arange(layout.n_modules)[:, None]  # (n_modules, H) one-hot
-        self.register_buffer("module_member", torch.as_tensor(member, dtype=torch.float32), persistent=False)
-        # lesion settings: experimental manipulations, not learned state (kept out of state_dict)
-        self.register_buffer("lesion_window", torch.zeros(2), persistent=False)
-        self.register_buffer("cancel_matrix", torch.zeros(H, H), persistent=False)
-        self.register_buffer("lesion_units", torch.zeros(H), persistent=False)
-        self.register_buffer("lesion_pairs", torch.zeros(H, H), persistent=False)
+        self.register_buffer("module_member", torch.as_tensor(member, dtype=torch.float32))
+        self.register_buffer("lesion_window", torch.zeros(2))
+        self.register_buffer("cancel_matrix", torch.zeros(H, H))
+        self.register_buffer("lesion_units", torch.zeros(H))
+        self.register_buffer("lesion_pairs", torch.zeros(H, H))
         self.lesions: frozenset = frozenset()
+        self.register_load_state_dict_post_hook(_lesions_after_load)
         if cancelation_matrix is not None:
             self.set_lesion(cancel_window if cancel_window is not None else (0, 0), cancelation_matrix=cancelation_matrix)
         elif cancel_window is not None:
@@ -220,6 +229,11 @@ class ModularGRUPolicy(Policy):
             if cut.any():
                 kinds.add("pairs")
         self.lesions = frozenset(kinds)
+
+    def _lesions_from_buffers(self) -> None:
+        """Set the (static) lesion kinds from the lesion buffers, e.g. after load_state_dict."""
+        kinds = {"matrix": self.cancel_matrix, "units": self.lesion_units, "pairs": self.lesion_pairs}
+        self.lesions = frozenset(k for k, buffer in kinds.items() if bool(buffer.any()))
 
     # ------------------------------------------------------------------------------------ contract
     @property

@@ -149,6 +149,16 @@ def test_unit_lesion_zeroes_its_units_only_inside_its_window():
     assert torch.all(act[6:][..., silenced] != 0)  # and they come back after it
 
 
+def test_lesion_settings_travel_with_the_state_dict():
+    source = ModularGRUPolicy(**three_modules(noise_std=0.0))
+    source.set_lesion((2, 4), units=[3], pairs=[(0, 1)])
+    target = ModularGRUPolicy(**three_modules(noise_std=0.0, random_seed=5))
+    target.load_state_dict(source.state_dict())
+    assert target.lesions == source.lesions == {"units", "pairs"}
+    obs = torch.randn(6, 2, 6)
+    torch.testing.assert_close(rollout(target, obs), rollout(source, obs), rtol=0, atol=0)
+
+
 def test_pair_lesion_cuts_a_module_pair_inside_its_window():
     policy = chain(0, noise_std=0.0)
     policy.set_lesion((0, 4), pairs=[(1, 0)])
