@@ -19,6 +19,7 @@ from torch.func import functional_call, vmap
 from motornet_fn.core import engine
 from motornet_fn.core.engine import StepInputs, Trace
 from motornet_fn.core.env import EnvParams, EnvSpec, EnvState
+from motornet_fn.nn.policies import functional_method
 
 class Batch(NamedTuple):
     """One batch of trials: reset states and observations, and the per-step inputs (time first).
@@ -34,17 +35,6 @@ class Batch(NamedTuple):
     inputs: StepInputs
 
 
-class _Method(torch.nn.Module):
-    """Calls ``policy.<name>(*args)``, so ``functional_call`` can run a policy method other than forward."""
-
-    def __init__(self, policy: torch.nn.Module, name: str):
-        super().__init__()
-        self.policy, self.name = policy, name
-
-    def forward(self, *args):
-        return getattr(self.policy, self.name)(*args)
-
-
 def state_dim(policy: torch.nn.Module) -> int:
     """Width of the policy's recurrent state ``h``."""
     return int(getattr(policy, "state_dim", getattr(policy, "hidden_dim", 0)))
@@ -58,10 +48,8 @@ def noise_dim(policy: torch.nn.Module) -> int:
 def policy_functions(base: torch.nn.Module, weights: dict, buffers: dict) -> tuple[Callable, Callable, Callable]:
     """(step, initial, activity) of a policy module evaluated with ``weights`` and ``buffers``:
     ``step(obs, h[, noise])``, ``initial(batch_shape)``, ``activity(h)``."""
-    prefixed = ({f"policy.{k}": v for k, v in weights.items()}, {f"policy.{k}": v for k, v in buffers.items()})
-
     def method(name, *args):
-        return functional_call(_Method(base, name), prefixed, args)
+        return functional_method(base, (weights, buffers), name, *args)
 
     def step(obs, h, noise=None):
         args = (obs, h) if noise is None else (obs, h, noise)
