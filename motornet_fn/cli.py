@@ -19,12 +19,18 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from motornet_fn.core.build import PREBUILT
 from motornet_fn.core.muscles import MUSCLES
 from motornet_fn.core.tasks import TASKS, get_task, option_help, option_names
+from motornet_fn.nn.freeze import TRAIN_ONLY
+from motornet_fn.nn.policy_registry import OPTION_HELP as POLICY_OPTION_HELP
+from motornet_fn.nn.policy_registry import POLICY_BUILDERS
+from motornet_fn.nn.policy_registry import option_default as policy_option_default
+from motornet_fn.nn.policy_registry import option_names as policy_option_names
 from motornet_fn.memory import retain_freed_memory
 from motornet_fn.nn import checkpoint as ckpt
 from motornet_fn.nn import losses as L
@@ -80,11 +86,15 @@ RUN_OPTIONS = [
     ("--batches", "n_batches", dict(type=_positive_int), "number of training batches"),
     ("--batch-size", "batch_size", dict(type=_positive_int), "trials per batch"),
     ("--episode-duration", "episode_duration", dict(type=_positive_float), "seconds per trial"),
-    ("--policy", "policy", dict(choices=["gru", "mlp"]), "policy network"),
+    ("--policy", "policy", dict(choices=sorted(POLICY_BUILDERS)), "policy network"),
     ("--hidden-size", "hidden_size", dict(type=_positive_int), "hidden units"),
     ("--lr", "lr", dict(type=_positive_float), "Adam learning rate"),
     ("--lr-schedule", "lr_schedule", dict(choices=["constant", "cosine"]), "learning-rate schedule"),
-    ("--loss", "loss", dict(choices=sorted(L.LOSSES)), "training loss"),
+    ("--loss", "loss", {},
+     "training loss: a preset (" + ", ".join(L.PRESETS) + "), or weighted terms such as "
+     "position=1,effort=1e-4,hidden=1e-5 (terms: " + ", ".join(L.LOSS_TERMS) + "), or l1_position / l2_position"),
+    ("--train-only", "train_only", dict(choices=list(TRAIN_ONLY)),
+     "train only part of the network (the rest keeps its initial weights)"),
     ("--truncate-every", "truncate_every", dict(type=_positive_int),
      "truncated BPTT window in steps (default: off)"),
     ("--curl-gain", "curl_gain", dict(type=_float), "curl force field gain in N s/m (clockwise if > 0; 0 = off)"),
@@ -109,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         default = "" if getattr(DEFAULTS, field) is None else f" (default: {getattr(DEFAULTS, field)})"
         metavar = None if "choices" in kwargs else flag.lstrip("-").replace("-", "_").upper()
         run.add_argument(flag, dest=field, default=None, metavar=metavar, help=text + default, **kwargs)
-    add_task_options(train)
+    TASK_OPTIONS.add_to(train, "task options (from the task registry; each applies to the tasks named; saved in "
+                               "config.json)")
+    POLICY_OPTIONS.add_to(train, "policy options (from the policy registry; each applies to the policies named; "
+                                 "saved in config.json)")
     speed = train.add_argument_group("compilation (may change when resuming)").add_mutually_exclusive_group()
     speed.add_argument("--compile", dest="compile", action="store_const", const=True, default=None,
                        help="always compile the episode with torch.compile (same numbers; ~10x faster batches after a "
@@ -149,45 +162,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _task_option_flags() -> dict[str, str]:
-    """Every task option of the registry, by its flag (``n_targets`` -> ``--n-targets``)."""
-    return {"--" + name.replace("_", "-"): name for task in TASKS for name in option_names(task)}
+class OptionFamily:
+    """The options of one registry (tasks, policies): one flag per option name of any member, checked
+    against the member chosen."""
+
+    def __init__(self, kind: str, members: list[str], names: Callable[[str], tuple], helps: Callable[[str, str], str],
+                 defaults: Callable[[str, str], object]):
+        self.kind, self.members, self.names, self.helps, self.defaults = kind, members, names, helps, defaults
+
+    def flags(self) -> dict[str, str]:
+        """flag -> option name (``n_targets`` -> ``--n-targets``)."""
+        return {"--" + name.replace("_", "-"): name for m in self.members for name in self.names(m)}
+
+    def add_to(self, parser: argparse.ArgumentParser, title: str) -> None:
+        group = parser.add_argument_group(title)
+        for flag, name in sorted(self.flags().items()):
+            users = [m for m in self.members if name in self.names(m)]
+            defaults = {repr(self.defaults(m, name)) for m in users}
+            text = self.helps(users[0], name)
+            shown = f" (default: {defaults.pop()})" if len(defaults) == 1 and "default" not in text else ""
+            group.add_argument(flag, dest=f"{self.kind}_option_{name}", type=_option_value, default=None,
+                               metavar="VALUE", help=f"{', '.join(users)}: {text}{shown}")
+
+    def given(self, args, member: str) -> dict:
+        """The options given on the command line; one ``member`` does not take is an error."""
+        given = {name: getattr(args, f"{self.kind}_option_{name}") for name in self.flags().values()
+                 if getattr(args, f"{self.kind}_option_{name}", None) is not None}
+        wrong = sorted(set(given) - set(self.names(member)))
+        if wrong:
+            flags = ", ".join("--" + w.replace("_", "-") for w in wrong)
+            valid = ", ".join("--" + n.replace("_", "-") for n in self.names(member)) or "none"
+            raise UsageError(f"{flags}: not an option of {self.kind} {member!r} (its options: {valid})")
+        return given
 
 
-def add_task_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per task option of the registry (a value is parsed as JSON: numbers, lists, strings)."""
-    group = parser.add_argument_group("task options (from the task registry; each applies to the tasks named; "
-                                      "saved in config.json)")
-    for flag, name in sorted(_task_option_flags().items()):
-        users = [t for t in sorted(TASKS) if name in option_names(t)]
-        defaults = {repr(f.default) for t in users for f in dataclasses.fields(TASKS[t]) if f.name == name}
-        shown = f" (default: {defaults.pop()})" if len(defaults) == 1 else ""
-        group.add_argument(flag, dest="task_option_" + name, type=_json_value, default=None, metavar="VALUE",
-                           help=f"{', '.join(users)}: {option_help(TASKS[users[0]], name)}{shown}")
+def _task_default(task: str, name: str):
+    return next(f.default for f in dataclasses.fields(TASKS[task]) if f.name == name)
 
 
-def _json_value(text: str):
+TASK_OPTIONS = OptionFamily("task", sorted(TASKS), option_names, lambda t, n: option_help(TASKS[t], n), _task_default)
+POLICY_OPTIONS = OptionFamily("policy", sorted(POLICY_BUILDERS), policy_option_names,
+                              lambda p, n: POLICY_OPTION_HELP.get(n, ""), policy_option_default)
+
+
+def _option_value(text: str):
+    """A flag's value: JSON (numbers, lists, null), a comma-separated list (64,64,32), or a string."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return text
+        pass
+    if "," in text:
+        return [_option_value(part) for part in text.split(",") if part.strip()]
+    return text
 
 
 def _task_options(args, task: str) -> dict:
-    """The task options given on the command line; one ``task`` does not take is an error."""
-    given = {name: getattr(args, "task_option_" + name) for name in _task_option_flags().values()
-             if getattr(args, "task_option_" + name, None) is not None}
-    wrong = sorted(set(given) - set(option_names(task)))
-    if wrong:
-        flags = ", ".join("--" + w.replace("_", "-") for w in wrong)
-        valid = ", ".join("--" + n.replace("_", "-") for n in option_names(task)) or "none"
-        raise UsageError(f"{flags}: not an option of task {task!r} (its options: {valid})")
-    return given
+    return TASK_OPTIONS.given(args, task)
 
 
 def _config_from_args(args) -> TrainConfig:
     given = {field: getattr(args, field) for field in [*FLAGS, "compile"] if getattr(args, field) is not None}
-    return TrainConfig(**given, task_options=_task_options(args, given.get("task", DEFAULTS.task)))
+    return TrainConfig(**given, task_options=_task_options(args, given.get("task", DEFAULTS.task)),
+                       policy_options=POLICY_OPTIONS.given(args, given.get("policy", DEFAULTS.policy)))
 
 
 def _save_png(fig, path: Path) -> Path:
@@ -203,7 +239,8 @@ def _member_title(trainer: Trainer, k: int) -> str:
 def draw_figures(trainer: Trainer, run: Path) -> list[Path]:
     """Write (or redraw) loss.png and trajectories.png into ``run``."""
     title = f"{trainer.config.effector}, {trainer.step} batches"
-    losses = plots.plot_losses(trainer.log.loss, title=title, label=plots.loss_label(trainer.config))
+    losses = plots.loss_figure(trainer.log.loss, trainer.log.terms, trainer.loss.weights, title=title,
+                               label=plots.loss_label(trainer.config))
     paths = trainer.evaluate()
     trajectories = plots.plot_trajectories(paths, title=f"{title}\n{_member_title(trainer, 0)}")
     return [_save_png(losses, run / "loss.png"), _save_png(trajectories, run / "trajectories.png")]
@@ -222,6 +259,10 @@ def _resumed_trainer(args) -> Trainer:
     for name, value in _task_options(args, saved.task).items():
         if value != getattr(task, name):
             changed.append(f"--{name.replace('_', '-')} {value} (the run has {getattr(task, name)})")
+    for name, value in POLICY_OPTIONS.given(args, saved.policy).items():
+        had = saved.policy_options.get(name, policy_option_default(saved.policy, name))
+        if value != had:
+            changed.append(f"--{name.replace('_', '-')} {value} (the run has {had})")
     if changed:
         raise UsageError(f"--resume continues {str(run)!r} with its saved config; refusing options that would change "
                          f"it: {', '.join(changed)}. With --resume give only {RESUMABLE}")
@@ -248,7 +289,8 @@ def cmd_train(args) -> int:
             trainer = Trainer(_config_from_args(args))
         except ValueError as err:  # name the option, not the config field
             field = str(err).split(" ", 1)[0]
-            flag = FLAGS.get(field) or ("--" + field.replace("_", "-") if field in _task_option_flags().values() else "")
+            options = {*TASK_OPTIONS.flags().values(), *POLICY_OPTIONS.flags().values()}
+            flag = FLAGS.get(field) or ("--" + field.replace("_", "-") if field in options else "")
             raise UsageError(flag + str(err)[len(field):] if flag else str(err)) from None
         config = trainer.config
         run = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.effector}"

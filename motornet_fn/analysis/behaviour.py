@@ -398,7 +398,7 @@ def reach_metrics(position: torch.Tensor, start: torch.Tensor, target: torch.Ten
 
 def metrics_from_trace(trace: Any, dt: float, go_step: Any = None, **threshold: float) -> ReachMetrics:
     """:func:`reach_metrics` of an episode record (any object with ``fingertip`` and ``goal`` fields,
-    e.g. :class:`motornet_fn.nn.episode.Trace`).
+    e.g. :class:`motornet_fn.core.engine.Trace`).
 
     The start is the first fingertip sample and the target the last desired position:
     ``start = trace.fingertip[..., 0, :]``, ``target = trace.goal[..., -1, :]``.

@@ -31,8 +31,13 @@ def restore(trainer, boundary: dict) -> None:
     """Put ``trainer`` back at the batch boundary of a :func:`snapshot`; Ctrl-C waits until it is done."""
     with defer_interrupts():
         n = boundary["step"]
-        log = {f.name: getattr(trainer.log, f.name)[:n] for f in dataclasses.fields(trainer.log)}
+        log = {f.name: _first(getattr(trainer.log, f.name), n) for f in dataclasses.fields(trainer.log)}
         trainer.load_state_dict({**_copy(boundary), "log": log})  # a copy: the optimiser keeps the tensors it loads
+
+
+def _first(entries, n: int):
+    """The first ``n`` batches of a log column (a list, or a dict of lists such as the loss terms)."""
+    return {k: v[:n] for k, v in entries.items()} if isinstance(entries, dict) else entries[:n]
 
 
 def check_finite(trainer) -> None:

@@ -88,14 +88,17 @@ def save_run(trainer: Trainer, path: str | Path) -> None:
 
 
 def losses_csv(trainer: Trainer) -> str:
-    """The trainer's log as CSV: one row per batch and member."""
+    """The trainer's log as CSV: one row per batch and member, with the total loss, each loss term's
+    unweighted value (columns ``term_<name>``), the gradient norm, the learning rate and the batch's seconds."""
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(["batch", "member", "seed", "loss", "grad_norm", "lr", "seconds"])
     log = trainer.log
+    terms = list(log.terms)
+    writer.writerow(["batch", "member", "seed", "loss", *(f"term_{t}" for t in terms), "grad_norm", "lr", "seconds"])
     for i, (losses, norms) in enumerate(zip(log.loss, log.grad_norm)):
         for k, (loss, norm) in enumerate(zip(losses, norms)):
-            writer.writerow([i + 1, k, trainer.seeds[k], f"{loss:.8g}", f"{norm:.6g}", f"{log.lr[i]:.6g}",
+            values = [f"{log.terms[t][i][k]:.8g}" if i < len(log.terms[t]) else "" for t in terms]
+            writer.writerow([i + 1, k, trainer.seeds[k], f"{loss:.8g}", *values, f"{norm:.6g}", f"{log.lr[i]:.6g}",
                              f"{log.seconds[i]:.5f}"])
     return text.getvalue()
 

@@ -67,17 +67,19 @@ def policy_functions(base: torch.nn.Module, weights: dict, buffers: dict) -> tup
     return step, initial, activity
 
 
-def member_losses(spec: EnvSpec, params: EnvParams, base: torch.nn.Module, objective: Callable[[Trace], torch.Tensor],
+def member_losses(spec: EnvSpec, params: EnvParams, base: torch.nn.Module, objective: Callable[[Trace], tuple],
                   fields: tuple[str, ...], stacked: bool, weights: dict, buffers: dict, batch: Batch, *,
-                  scan: bool = False, truncate_every: int | None = None) -> torch.Tensor:
-    """(K,) losses of one batch: the policy (or, with ``stacked``, the K policies of an ensemble whose
-    weights and batch carry a leading member dim) rolled through the episode, then ``objective``."""
+                  scan: bool = False, truncate_every: int | None = None) -> tuple[torch.Tensor, dict]:
+    """(K,) losses and {term: (K,)} loss terms of one batch: the policy (or, with ``stacked``, the K policies
+    of an ensemble whose weights and batch carry a leading member dim) rolled through the episode, then
+    ``objective`` (``trace -> (loss, {term: value})``)."""
     state, obs, inputs = batch
     if not stacked:
         step, initial, activity = policy_functions(base, weights, buffers)
         trace, _ = engine.run_episode(spec, params, step, initial(obs.shape[:-1]), state, obs, inputs, fields=fields,
                                       scan=scan, truncate_every=truncate_every, activity=activity)
-        return objective(trace).unsqueeze(0)
+        loss, terms = objective(trace)
+        return loss.unsqueeze(0), {name: value.unsqueeze(0) for name, value in terms.items()}
 
     def member(name):  # one member's policy function, vmapped over the stacked weights below
         def call(w, b, *args):

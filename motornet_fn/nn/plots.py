@@ -16,20 +16,33 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from motornet_fn.core.engine import Trace
 
-#: y-axis label of each training loss: its name and unit.
-LOSS_LABELS = {
-    "l1_position": "L1 position loss (m)",
-    "l2_position": "L2 position loss (m²)",
-    "clipped_position": "L1 position loss beyond the target radius (m)",
+#: readable names (with units) of the loss terms (``motornet_fn.nn.losses.LOSS_TERMS``); others show their name
+TERM_LABELS = {
+    "position": "L1 position loss (m)",
+    "position_l2": "L2 position loss (m²)",
+    "position_clipped": "L1 position loss beyond the target radius (m)",
+    "effort": "activation L2",
+    "hidden": "hidden L2",
 }
 
 
+def term_label(name: str) -> str:
+    """A loss term's readable name, with its unit (``motornet_fn.nn.losses.LOSS_TERMS``)."""
+    if name in TERM_LABELS:
+        return TERM_LABELS[name]
+    from motornet_fn.nn.losses import LOSS_TERMS
+
+    unit = LOSS_TERMS[name].unit if name in LOSS_TERMS else ""
+    return f"{name.replace('_', ' ')} ({unit})" if unit and unit != "1" else name.replace("_", " ")
+
+
 def loss_label(config) -> str:
-    """The name and unit of a :class:`~motornet_fn.nn.train.TrainConfig`'s loss, with its regularisers."""
-    label = LOSS_LABELS.get(config.loss, config.loss)
-    terms = [f"{w:g} × {name}" for w, name in ((config.activation_weight, "activation L2"),
-                                               (config.hidden_weight, "hidden L2")) if w]
-    return " + ".join([label, *terms])
+    """The name and unit of a :class:`~motornet_fn.nn.train.TrainConfig`'s loss: its weighted terms."""
+    from motornet_fn.nn.train import loss_weights
+
+    weights = [(n, w) for n, w in loss_weights(config).items() if w > 0]
+    parts = [(term_label(n) if w == 1 and i == 0 else f"{w:g} × {term_label(n)}") for i, (n, w) in enumerate(weights)]
+    return " + ".join(parts)
 
 
 def running_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -78,20 +91,63 @@ def plot_losses(loss_log: list, path: str | Path | None = None, title: str = "",
     mean = f"mean of the {k} members" if k > 1 else "loss"
     mean += f", running mean over {window} batches" if window > 1 else (", per batch" if k > 1 else " per batch")
     ax.plot(batches, running_mean(losses.mean(axis=1), window), lw=1.8, color="k", label=mean)
-    ax.set_yscale("log")
-    finite = losses[np.isfinite(losses) & (losses > 0)]
-    decades = np.log10(finite.max() / finite.min()) if finite.size else 0.0
-    # under a decade, log ticks 1-2-5 would leave one label or none: tick plain numbers instead
-    ax.yaxis.set_major_locator(MaxNLocator(6) if decades < 1 else LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    _log_axis(ax, losses)
     ax.set_xlabel("batch")
     ax.set_ylabel(label)
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False, fontsize="small")
     return _finish(fig, path)
+
+
+def _log_axis(ax: Axes, values: np.ndarray) -> None:
+    """A log y axis with plain-number ticks (1-2-5 per decade, or plain ticks within one decade)."""
+    ax.set_yscale("log")
+    finite = values[np.isfinite(values) & (values > 0)]
+    decades = np.log10(finite.max() / finite.min()) if finite.size else 0.0
+    # under a decade, log ticks 1-2-5 would leave one label or none: tick plain numbers instead
+    ax.yaxis.set_major_locator(MaxNLocator(6) if decades < 1 else LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
+def plot_loss_terms(terms: dict, weights: dict, ax: Axes, window: int | None = None) -> Axes:
+    """Each loss term's weighted contribution (weight × value, mean over members, running mean): the
+    curves add up to the total loss.
+
+    Args:
+        terms: term name -> (n_batches, K) unweighted values, as in ``TrainLog.terms``.
+        weights: term name -> weight.
+    """
+    colours = colormaps["tab10"].colors
+    stacked = []
+    for i, (name, log) in enumerate(terms.items()):
+        values = weights.get(name, 1.0) * np.asarray(log, dtype=float).reshape(len(log), -1).mean(axis=1)
+        n = len(values)
+        w = window or int(np.clip(n // 10, 1, 50))
+        ax.plot(np.arange(1, n + 1), running_mean(values, w), lw=1.4, color=colours[i % 10],
+                label=f"{weights.get(name, 1.0):g} × {term_label(name)}")
+        stacked.append(values)
+    _log_axis(ax, np.concatenate(stacked) if stacked else np.ones(1))
+    ax.set_xlabel("batch")
+    ax.set_ylabel("weighted term (its unit × weight)")
+    ax.set_title("loss terms (running means; they add up to the loss)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
+    return ax
+
+
+def loss_figure(loss_log: list, terms: dict, weights: dict, title: str = "", label: str = "loss") -> Figure:
+    """``loss.png``: the loss (:func:`plot_losses`), and below it the loss terms (:func:`plot_loss_terms`)
+    when the loss has more than one."""
+    if len(terms) <= 1:
+        return plot_losses(loss_log, title=title, label=label)
+    fig = Figure(figsize=(8, 7), layout="constrained")
+    top, bottom = fig.subplots(2, 1)
+    plot_losses(loss_log, title=title, label="total loss (the sum of the terms below)", ax=top)
+    plot_loss_terms(terms, weights, bottom)
+    return fig
 
 
 def plot_trajectories(trace: Trace, path: str | Path | None = None, n: int = 8, title: str = "",

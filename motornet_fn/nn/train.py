@@ -30,7 +30,9 @@ from motornet_fn.core.tree import tree_stack
 from motornet_fn.nn import losses as L
 from motornet_fn.nn.interrupts import finish_before_interrupt
 from motornet_fn.nn.objective import Batch, auto_compile, member_losses, noise_dim, policy_functions
-from motornet_fn.nn.policies import POLICIES
+from motornet_fn.nn.freeze import TRAIN_ONLY, trainable_names
+from motornet_fn.nn.policy_registry import POLICY_BUILDERS, build_policy
+from motornet_fn.nn.policy_registry import option_names as policy_option_names
 
 log = logging.getLogger("motornet_fn.compile")
 
@@ -54,13 +56,21 @@ class TrainConfig:
     batch_size: int = 32
     episode_duration: float = 1.0
     policy: str = "gru"
+    #: options of the policy (see ``motornet_fn.nn.policy_registry``), e.g. {"modules": [64, 64, 32]}
+    policy_options: dict = field(default_factory=dict)
     hidden_size: int = 32
     lr: float = 1e-3
     lr_schedule: str = "constant"
     grad_clip: float | None = 1.0
-    loss: str = "l1_position"
+    #: the loss: a preset ("tutorial", "five_term", ...), a spec string ("position=1,effort=1e-4"), a dict of
+    #: term weights ({"position": 1, "hidden": 1e-5}; see ``motornet_fn.nn.losses.LOSS_TERMS``), or one of the
+    #: position losses l1_position / l2_position / clipped_position
+    loss: str | dict = "tutorial"
+    #: weights added to the loss's "effort" and "hidden" terms (kept for configs of earlier versions)
     activation_weight: float = 0.0
     hidden_weight: float = 0.0
+    #: train only part of the network: None (all), "readout", "recurrent", "input", "no_input", "no_readout"
+    train_only: str | None = None
     truncate_every: int | None = None
     proprio_delay: int = 1
     vision_delay: int = 1
@@ -97,8 +107,9 @@ class TrainConfig:
         checks = [
             ("effector", self.effector in PREBUILT, f"one of {sorted(PREBUILT)}"),
             ("task", self.task in TASKS, f"one of {sorted(TASKS)}"),
-            ("policy", self.policy in POLICIES, f"one of {sorted(POLICIES)}"),
-            ("loss", self.loss in L.LOSSES, f"one of {sorted(L.LOSSES)}"),
+            ("policy", self.policy in POLICY_BUILDERS, f"one of {sorted(POLICY_BUILDERS)}"),
+            ("train_only", self.train_only is None or self.train_only in TRAIN_ONLY,
+             f"None or one of {list(TRAIN_ONLY)}"),
             ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),
             ("dtype", self.dtype in DTYPES, f"one of {sorted(DTYPES)}"),
             ("n_batches", self.n_batches >= 1, "an int >= 1"),
@@ -118,6 +129,14 @@ class TrainConfig:
             raise ValueError(f"compile=True does not support truncate_every (got {self.truncate_every!r}); "
                              f"set truncate_every=None or compile=False")
         get_task(self.task, **self.task_options)  # unknown or bad task options raise, naming them
+        unknown = sorted(set(self.policy_options) - set(policy_option_names(self.policy)))
+        if unknown:
+            raise ValueError(f"policy_options: policy {self.policy!r} does not take {unknown}; its options are "
+                             f"{list(policy_option_names(self.policy))}")
+        try:
+            loss_weights(self)
+        except ValueError as err:
+            raise ValueError(f"loss {self.loss!r}: {err}") from None
         try:
             device = torch.device(self.device)
         except RuntimeError:
@@ -167,11 +186,38 @@ class TrainConfig:
         return config
 
 
+#: the position losses of earlier versions, as loss terms
+POSITION_LOSSES = {"l1_position": {"position": 1.0}, "l2_position": {"position_l2": 1.0},
+                   "clipped_position": {"position_clipped": 1.0}}
+
+
+def loss_weights(config: TrainConfig) -> dict[str, float]:
+    """The term weights of a config's loss (see :attr:`TrainConfig.loss`).
+
+    Raises:
+        ValueError: an unknown term or preset, or a bad weight (naming it).
+    """
+    loss = config.loss
+    if isinstance(loss, dict):
+        weights = dict(loss)
+        L.CompositeLoss(weights, dt=1.0)  # validates names and weights
+    elif loss in POSITION_LOSSES:
+        weights = dict(POSITION_LOSSES[loss])
+    else:
+        weights = L.parse_loss_spec(loss)
+    for term, extra in (("effort", config.activation_weight), ("hidden", config.hidden_weight)):
+        if extra:
+            weights[term] = weights.get(term, 0.0) + extra
+    return weights
+
+
 @dataclass
 class TrainLog:
-    """Per-batch records; lists of length n_batches_done, per-member entries are lists of length K."""
+    """Per-batch records; lists of length n_batches_done, per-member entries are lists of length K.
+    ``terms`` maps each loss term to its per-batch, per-member unweighted values."""
 
     loss: list = field(default_factory=list)
+    terms: dict = field(default_factory=dict)
     grad_norm: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
@@ -215,14 +261,19 @@ class Trainer:
         self.seeds = [config.seed + k for k in range(config.ensemble_size)]
         self.models = [self._make_policy(s) for s in self.seeds]
         self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]
+        self.loss = L.CompositeLoss(loss_weights(config), dt=self.spec.dt)
+        self.trainable = trainable_names(self.models[0], config.train_only) if config.train_only else [
+            name for name, _ in self.models[0].named_parameters()]
         if self.ensemble:
             self.base = copy.deepcopy(self.models[0]).to("meta")
             self.weights, self.buffers = stack_module_state(self.models)
-            trainable = list(self.weights.values())
+            named = self.weights
         else:
             self.base = self.models[0]
-            trainable = list(self.models[0].parameters())
-        self.optimizer = torch.optim.Adam(trainable, lr=config.lr)
+            named = dict(self.models[0].named_parameters())
+        for name, weight in named.items():  # frozen parts keep their initial values
+            weight.requires_grad_(name in self.trainable)
+        self.optimizer = torch.optim.Adam([named[n] for n in self.trainable], lr=config.lr)
         self.scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.n_batches)
             if config.lr_schedule == "cosine" else None
@@ -243,11 +294,13 @@ class Trainer:
         return self.env_spec.n_steps
 
     def _make_policy(self, seed: int) -> torch.nn.Module:
+        c = self.config
+        options = dict(c.policy_options)
+        if c.policy == "modular":
+            options.setdefault("mask_seed", seed)  # each member samples its own connection masks
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            cls = POLICIES[self.config.policy]
-            hidden = self.config.hidden_size if self.config.policy == "gru" else (self.config.hidden_size,) * 2
-            model = cls(self.env_spec.obs_dim, hidden, self.spec.n_muscles)
+            model = build_policy(c.policy, self.env_spec, c.hidden_size, options)
         return model.to(device=self.device, dtype=self.dtype)
 
     def policy(self, k: int = 0) -> torch.nn.Module:
@@ -292,20 +345,13 @@ class Trainer:
                      tree_stack([p.inputs for p in parts], dim=1))
 
     # -------------------------------------------------------------------------------- objective
-    def objective(self, trace: Trace) -> torch.Tensor:
-        c = self.config
-        loss = L.LOSSES[c.loss](trace.fingertip, trace.goal)
-        if c.activation_weight:
-            loss = loss + c.activation_weight * L.activation_l2(trace.activation)
-        if c.hidden_weight:
-            loss = loss + c.hidden_weight * L.hidden_activity_l2(trace.hidden)
-        return loss
+    def objective(self, trace: Trace) -> tuple[torch.Tensor, dict]:
+        """(loss, {term: unweighted value}) of one member's episode (:attr:`loss`, a CompositeLoss)."""
+        return self.loss(trace)
 
     def trace_fields(self) -> tuple[str, ...]:
         """The :class:`~motornet_fn.core.engine.Trace` fields :meth:`objective` reads."""
-        c = self.config
-        return ("fingertip", "goal") + (("activation",) if c.activation_weight else ()) + (
-            ("hidden",) if c.hidden_weight else ())
+        return self.loss.required_fields()
 
     def weights_and_buffers(self) -> tuple[dict, dict]:
         """The trainable weights and buffers (member-stacked for ensembles)."""
@@ -316,6 +362,10 @@ class Trainer:
 
     def losses(self, batch: Batch, compiled: bool | None = None) -> torch.Tensor:
         """(K,) member losses of ``batch`` (with gradients), eager or through the compiled engine."""
+        return self.losses_and_terms(batch, compiled)[0]
+
+    def losses_and_terms(self, batch: Batch, compiled: bool | None = None) -> tuple[torch.Tensor, dict]:
+        """(K,) member losses of ``batch`` and {term: (K,) unweighted values}, eager or compiled."""
         compiled = self.resolve_compile() if compiled is None else compiled
         weights, buffers = self.weights_and_buffers()
         if not compiled:
@@ -357,13 +407,14 @@ class Trainer:
         t0 = time.perf_counter()
         batch = self.batch()
         self.optimizer.zero_grad(set_to_none=True)
-        losses = self.losses(batch)
+        losses, terms = self.losses_and_terms(batch)
         losses.sum().backward()
+        trained = [w for group in self.optimizer.param_groups for w in group["params"]]
         if self.ensemble:
-            norms = clip_stacked_grads([w.grad for w in self.weights.values()], self.config.grad_clip)
+            norms = clip_stacked_grads([w.grad for w in trained], self.config.grad_clip)
         else:
             max_norm = self.config.grad_clip if self.config.grad_clip else math.inf
-            norms = torch.nn.utils.clip_grad_norm_(self.models[0].parameters(), max_norm=max_norm).reshape(1)
+            norms = torch.nn.utils.clip_grad_norm_(trained, max_norm=max_norm).reshape(1)
         self.log.lr.append(self.optimizer.param_groups[0]["lr"])
         self.optimizer.step()
         if self.scheduler is not None:
@@ -371,6 +422,8 @@ class Trainer:
         self.step += 1
         values = losses.detach().cpu().tolist()
         self.log.loss.append(values)
+        for name, value in terms.items():
+            self.log.terms.setdefault(name, []).append(value.detach().cpu().tolist())
         self.log.grad_norm.append(norms.detach().cpu().tolist())
         self.log.seconds.append(time.perf_counter() - t0)
         return values

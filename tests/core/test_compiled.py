@@ -172,7 +172,9 @@ def _losses_and_grads(trainer, compile_):
          action_frames=2, proprio_noise=0.01, vision_noise=0.01, action_noise=0.01, curl_gain=5.0,
          hidden_size=16),
     dict(n_batches=2, batch_size=4, episode_duration=0.2, ensemble_size=3, hidden_size=16),
-], ids=["tutorial", "arm26-delays-noise-curl", "ensemble3"])
+    dict(n_batches=2, batch_size=4, episode_duration=0.2, policy="modular", loss="five_term",
+         policy_options={"modules": [8, 8, 4], "excitatory": 0.75, "delay": 2, "feedback_prob": 0.5}),
+], ids=["tutorial", "arm26-delays-noise-curl", "ensemble3", "modular-dale-delays-five-term"])
 def test_compiled_training_objective_equals_eager(kwargs):
     """Losses and gradients of the compiled scan episode equal the eager episode's (single policy,
     every optional part of the episode, and a vectorised ensemble)."""

@@ -192,8 +192,12 @@ def test_double_ctrl_c_mid_batch_saves_the_last_batch_boundary(tmp_path, monkeyp
 
 def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
     objective = Trainer.objective
-    monkeypatch.setattr(Trainer, "objective",
-                        lambda self, trace: objective(self, trace) * (math.nan if self.step == 2 else 1.0))
+
+    def poisoned(self, trace):
+        loss, terms = objective(self, trace)
+        return loss * (math.nan if self.step == 2 else 1.0), terms
+
+    monkeypatch.setattr(Trainer, "objective", poisoned)
     run = tmp_path / "run"
     assert main(["train", *TINY, "--batches", "5", "--out", str(run)]) == 1
     err = one_line(capsys.readouterr().err)

@@ -13,7 +13,7 @@ def test_bad_values_are_named():
         TrainConfig(compile="yes").validate()
     with pytest.raises(ValueError, match=r"task must be one of \[.*'centre_out'.*\], got 'reach'"):
         TrainConfig(task="reach").validate()
-    with pytest.raises(ValueError, match=r"policy must be one of \['gru', 'mlp'\], got 'lstm'"):
+    with pytest.raises(ValueError, match=r"policy must be one of \['gru', 'mlp', 'modular', 'rate'\], got 'lstm'"):
         TrainConfig(policy="lstm").validate()
     with pytest.raises(ValueError, match=r"task 'random_reach' does not take option\(s\) \['n_targets'\]"):
         TrainConfig(task_options={"n_targets": 4}).validate()
