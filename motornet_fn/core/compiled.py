@@ -231,7 +231,7 @@ _ROLLOUTS: dict = {}
 
 def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, actions: torch.Tensor,
             loads: Loads | None = None, time_varying_loads: bool = False, *, intervention: Any = None,
-            record: Callable | str | None = "state", options: dict | None = None) -> Any:
+            record: Callable | str | None = "state", options: dict | None = None, unroll: int = 1) -> Any:
     """Compiled :func:`~motornet_fn.core.engine.rollout` (the engine's ``scan``): same arguments, same
     result to float rounding.
 
@@ -240,16 +240,18 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
             state (the fastest); a function ``state -> pytree`` (pass the same function object every call,
             it keys the cache): that pytree at every state.
         options: inductor options (default :data:`DEFAULT_OPTIONS`).
+        unroll: steps per iteration of the compiled loop (see :func:`motornet_fn.core.engine.iterate`).
     """
     batch_shape = tuple(actions.shape[1:-1])
-    static = (spec, batch_shape, time_varying_loads, loads is None, intervention is None, record, _freeze(options))
+    static = (spec, batch_shape, time_varying_loads, loads is None, intervention is None, record, _freeze(options),
+              unroll)
     fn = _ROLLOUTS.get(static)
     if fn is None:
         warm(spec, params, state, len(batch_shape))
 
         def run(params, state, actions, loads, intervention):
             return engine.rollout(spec, params, state, actions, loads, time_varying_loads, intervention=intervention,
-                                  record=record, scan=True)
+                                  record=record, scan=True, unroll=unroll)
 
         fn = _ROLLOUTS[static] = compile_function(
             run, DEFAULT_OPTIONS if options is None else options, "rollout",

@@ -40,7 +40,7 @@ def scan_available() -> bool:
 # ------------------------------------------------------------------------------------ the loop
 def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_steps: int, *, scan: bool = False,
             batch_shape: tuple | None = None, record_example: Any = None,
-            truncate_every: int | None = None) -> tuple[Any, Any]:
+            truncate_every: int | None = None, unroll: int = 1) -> tuple[Any, Any]:
     """Run ``body`` for ``n_steps`` steps.
 
     Args:
@@ -52,6 +52,9 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         record_example: a record with the structure and shapes of ``body``'s (``scan`` only).
         truncate_every: detach the carry every this many steps (eager only: truncated backpropagation
             through time).
+        unroll: steps per scan iteration (``scan`` only): each iteration runs ``unroll`` copies of the body,
+            sharing the per-iteration cost of the compiled loop (allocations, dispatch) at the price of a
+            graph ``unroll`` times larger to compile; the last ``n_steps % unroll`` steps run after the scan.
 
     Returns:
         (final carry, records with a leading time dim of ``n_steps``).
@@ -84,12 +87,35 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         new, record = body(carry_layout.unpack(packed, batch_shape), rebuild(x))
         return carry_layout.pack(new, batch_shape), record_layout.pack(record, batch_shape)
 
+    packed = carry_layout.pack(carry, batch_shape)
     tensors = [leaves[i] for i in present]
     if not tensors:  # scan needs something to iterate over
-        tensors, rebuild_empty = [torch.zeros(n_steps)], rebuild
+        tensors, rebuild_empty = [packed.new_zeros(n_steps)], rebuild
         rebuild = lambda sliced: rebuild_empty([])  # noqa: E731
-    final, ys = _scan(packed_body, carry_layout.pack(carry, batch_shape), tensors)
-    return carry_layout.unpack(final, batch_shape), record_layout.unpack(ys, (n_steps, *batch_shape))
+    if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
+        raise ValueError(f"unroll must be an int >= 1 (steps per scan iteration), got {unroll!r}")
+    k = min(unroll, n_steps)
+    main = n_steps // k * k
+
+    def unrolled_body(packed, xk):
+        outs = []
+        for j in range(k):
+            packed, out = packed_body(packed, [x[j] for x in xk])
+            outs.append(out)
+        return packed, torch.stack(outs)
+
+    if k > 1:
+        packed, ys = _scan(unrolled_body, packed, [x[:main].reshape(main // k, k, *x.shape[1:]) for x in tensors])
+        ys = ys.reshape(main, *ys.shape[2:])
+    else:
+        packed, ys = _scan(packed_body, packed, tensors)
+    tail = []
+    for t in range(main, n_steps):
+        packed, out = packed_body(packed, [x[t] for x in tensors])
+        tail.append(out)
+    if tail:
+        ys = torch.cat([ys, torch.stack(tail)], dim=0)
+    return carry_layout.unpack(packed, batch_shape), record_layout.unpack(ys, (n_steps, *batch_shape))
 
 
 # ------------------------------------------------------------------------------------ closed loop
@@ -220,7 +246,7 @@ def closed_loop_body(spec: EnvSpec, params: EnvParams, policy: Callable, fields:
 def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Tensor, state: EnvState,
                 obs: torch.Tensor, inputs: StepInputs | None = None, *, fields: tuple[str, ...] = TRACE_FIELDS,
                 scan: bool = False, truncate_every: int | None = None,
-                activity: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[Trace, LoopCarry]:
+                activity: Callable[[torch.Tensor], torch.Tensor] | None = None, unroll: int = 1) -> tuple[Trace, LoopCarry]:
     """Roll a policy through ``spec.n_steps`` steps from a reset ``(state, obs)``.
 
     Args:
@@ -231,6 +257,7 @@ def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Te
         fields: the :class:`Trace` fields to record (the others are None; recording less saves memory).
         scan: run the loop as a ``scan`` (what :mod:`motornet_fn.core.compiled` compiles).
         truncate_every: cut the gradient through the carry every this many steps (eager only).
+        unroll: steps per scan iteration (see :func:`iterate`).
 
     Returns:
         (trace, final carry).
@@ -247,7 +274,8 @@ def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Te
         hidden = (activity or (lambda h: h))(h0) if "hidden" in fields else None
         example = _values(fields, state, tip0, first.get("goal", tip0.pos), zero_action, hidden, obs)
     carry, records = iterate(body, LoopCarry(state, h0, obs), inputs, spec.n_steps, scan=scan,
-                             batch_shape=batch_shape, record_example=example, truncate_every=truncate_every)
+                             batch_shape=batch_shape, record_example=example, truncate_every=truncate_every,
+                             unroll=unroll)
     return assemble_trace(fields, first, records), carry
 
 
@@ -294,7 +322,7 @@ def open_loop_body(spec: EffectorSpec, params: EffectorParams, loads: Loads | No
 
 def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, actions: torch.Tensor,
             loads: Loads | None = None, time_varying_loads: bool = False, *, intervention: Any = None,
-            record: Callable | str | None = "state", scan: bool = False) -> Any:
+            record: Callable | str | None = "state", scan: bool = False, unroll: int = 1) -> Any:
     """Step an effector through an action sequence.
 
     Args:
@@ -306,6 +334,7 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
         record: ``"state"``: every state; None: only the final state; a function ``state -> pytree``:
             that pytree at every state.
         scan: run as a ``scan`` (see :func:`iterate`).
+        unroll: steps per scan iteration (see :func:`iterate`).
 
     Returns:
         With ``record="state"`` or a function: a pytree with a leading time dim of T + 1 (index 0 is
@@ -328,7 +357,8 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
         example = state if record == "state" else (None if record is None else record(state))
         example = actions.new_zeros(batch_shape) if record is None else example
         state = _broadcast_state(state, batch_shape)
-    final, records = iterate(body, state, xs, n_steps, scan=scan, batch_shape=batch_shape, record_example=example)
+    final, records = iterate(body, state, xs, n_steps, scan=scan, batch_shape=batch_shape, record_example=example,
+                             unroll=unroll)
     if record is None:
         return final
     first = state if record == "state" else record(state)

@@ -82,8 +82,8 @@ def test_truncated_bptt_cuts_gradients_to_early_actions():
         engine.run_episode(spec, params, policy, torch.zeros(2, 0), state, obs, scan=True, truncate_every=3)
 
 
-@pytest.mark.parametrize("scan", [False, True])
-def test_rollout_is_the_engine_without_a_policy(scan):
+@pytest.mark.parametrize("scan,unroll", [(False, 1), (True, 1), (True, 2), (True, 3), (True, 9)])
+def test_rollout_is_the_engine_without_a_policy(scan, unroll):
     """The open-loop rollout equals a hand loop of effector steps, for every record option."""
     spec, params = build.rigid_tendon_arm26()
     state = eff.initial_state(spec, params, JointState(torch.tensor([[0.8, 1.2], [1.0, 1.4]]), torch.zeros(2, 2)))
@@ -93,11 +93,11 @@ def test_rollout_is_the_engine_without_a_policy(scan):
     for a in actions:
         s = eff.step(spec, params, s, a, loads)
         states.append(s)
-    traj = engine.rollout(spec, params, state, actions, loads, scan=scan)
+    traj = engine.rollout(spec, params, state, actions, loads, scan=scan, unroll=unroll)
     for got, *want in zip(tree_leaves(traj), *(tree_leaves(x) for x in states)):
         torch.testing.assert_close(got, torch.stack([w.expand_as(got[0]) for w in want]), rtol=1e-6, atol=1e-6)
-    final = engine.rollout(spec, params, state, actions, loads, record=None, scan=scan)
+    final = engine.rollout(spec, params, state, actions, loads, record=None, scan=scan, unroll=unroll)
     for got, want in zip(tree_leaves(final), tree_leaves(s)):
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
-    tips = engine.rollout(spec, params, state, actions, loads, record=lambda x: x.joint.pos, scan=scan)
+    tips = engine.rollout(spec, params, state, actions, loads, record=lambda x: x.joint.pos, scan=scan, unroll=unroll)
     torch.testing.assert_close(tips, traj.joint.pos)
