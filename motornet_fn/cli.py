@@ -23,6 +23,7 @@ from motornet_fn.nn import checkpoint as ckpt
 from motornet_fn.nn import losses as L
 from motornet_fn.nn import plots
 from motornet_fn.nn.train import TASKS, TrainConfig, Trainer
+from motornet_fn.sweep_cli import add_sweep_parser, cmd_sweep
 
 DEFAULTS = TrainConfig()
 
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="(re)draw a run's loss curve and trajectories")
     plot.add_argument("run", type=Path)
+    add_sweep_parser(sub)
     return parser
 
 
@@ -187,7 +189,7 @@ def cmd_plot(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot, "sweep": cmd_sweep}[args.command](args)
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         print(f"motornet-fn {args.command}: error: {err}", file=sys.stderr)
         return 2
