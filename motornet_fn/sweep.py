@@ -503,33 +503,48 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, address: str | None = None, c
         The outcomes; ``interrupted`` after Ctrl-C (running tasks saved or were killed, every run resumable).
     """
     import ray
-    from tqdm.auto import tqdm
 
     out = Path(out).resolve()
-    check_out_dir(spec, out, create=True)
+    check_out_dir(spec, out)
     conditions = spec.expand()
     outcomes = {c.name: Outcome(c, "not started") for c in conditions}
-    todo = []
     for c in conditions:
         if is_finished(load_existing(out / c.name, c.config), out / c.name):
             outcomes[c.name] = Outcome(c, "done", skipped=True)
-        else:
-            todo.append(c)
-    notes = analysis_notes(spec)
-    interrupted = False
+    todo = [c for c in conditions if not outcomes[c.name].skipped]
     started = _connect(ray, address, cpus) if todo else False
-    bar = tqdm(total=len(conditions), initial=len(conditions) - len(todo), disable=not progress, unit="condition",
-               dynamic_ncols=True)
-    say = tqdm.write if progress else echo
-    for c in conditions:
-        if outcomes[c.name].skipped:
-            say(f"{c.name}: finished earlier, skipped")
     try:
+        check_out_dir(spec, out, create=True)
         task = ray.remote(train_condition).options(num_cpus=cpus_per_task, max_retries=retries, retry_exceptions=True)
-        hooks = os.environ.get(HOOKS_ENV)
         analyze = spec.analyze and analysis_function() is not None
+        hooks = os.environ.get(HOOKS_ENV)
         refs = {task.remote(str(out / c.name), dataclasses.asdict(c.config), checkpoint_every, cpus_per_task, hooks,
                             analyze): c for c in todo}
+        interrupted = _collect(ray, refs, outcomes, retries, progress, echo)
+    finally:
+        if started:
+            ray.shutdown()
+    if interrupted:
+        for c in todo:
+            if outcomes[c.name].status == "not started":
+                finished = is_finished(load_existing(out / c.name, c.config), out / c.name)
+                outcomes[c.name].status = "done" if finished else "interrupted"
+    result = SweepResult([outcomes[c.name] for c in conditions], interrupted, notes=analysis_notes(spec))
+    result.summary_csv, result.summary_png = write_summary(spec, out, result.outcomes)
+    return result
+
+
+def _collect(ray, refs: dict, outcomes: dict, retries: int, progress: bool, echo) -> bool:
+    """Wait for the tasks, recording each outcome with one line and a tqdm bar over all conditions;
+    returns whether Ctrl-C stopped the sweep (the running tasks cancelled, see :func:`_cancel`)."""
+    from tqdm.auto import tqdm
+
+    skipped = [o.condition.name for o in outcomes.values() if o.skipped]
+    say = tqdm.write if progress else echo
+    with tqdm(total=len(outcomes), initial=len(skipped), disable=not progress, unit="condition",
+              dynamic_ncols=True) as bar:
+        for name in skipped:
+            say(f"{name}: finished earlier, skipped")
         pending = list(refs)
         try:
             while pending:
@@ -543,24 +558,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, address: str | None = None, c
                         say(f"{c.name}: FAILED after {retries} retr{'y' if retries == 1 else 'ies'}: {_one_line(err)}")
                     else:
                         outcomes[c.name] = Outcome(c, "done")
-                        mean = sum(result["losses"]) / len(result["losses"])
-                        say(f"{c.name}: done, final loss {mean:.4g} (mean of {len(result['losses'])} seeds), "
-                            f"{result['wall_s']:.1f} s")
+                        losses = result["losses"]
+                        say(f"{c.name}: done, final loss {sum(losses) / len(losses):.4g} (mean of {len(losses)} "
+                            f"seeds), {result['wall_s']:.1f} s")
                     bar.update(1)
         except KeyboardInterrupt:
-            interrupted = True
             _cancel(ray, pending)
-            for c in todo:
-                if outcomes[c.name].status == "not started":
-                    finished = is_finished(load_existing(out / c.name, c.config), out / c.name)
-                    outcomes[c.name].status = "done" if finished else "interrupted"
-    finally:
-        bar.close()
-        if started:
-            ray.shutdown()
-    result = SweepResult([outcomes[c.name] for c in conditions], interrupted, notes=notes)
-    result.summary_csv, result.summary_png = write_summary(spec, out, result.outcomes)
-    return result
+            return True
+    return False
 
 
 def _connect(ray, address: str | None, cpus: int | None) -> bool:

@@ -267,3 +267,7 @@ def test_ctrl_c_stops_the_sweep_and_leaves_it_resumable(ray_instance, tmp_path, 
     assert main(command) == 0  # resumes (the hold applies to the first attempt only)
     assert len((hooks / f"{condition.name}.pid").read_text().split()) == 2
     assert ckpt.load_run(out / condition.name).log.loss == uninterrupted(condition.config)
+
+
+def test_readme_shows_the_example_sweep_file():
+    assert EXAMPLE.read_text() in (EXAMPLE.parents[1] / "README.md").read_text()
