@@ -29,6 +29,7 @@ import csv
 import dataclasses
 import difflib
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -308,7 +309,8 @@ def check_out_dir(spec: SweepSpec, out: Path, create: bool = False) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    with open(tmp, "w", newline="") as f:  # newline="": csv rows keep their own line ends
+        f.write(text)
     os.replace(tmp, path)
 
 
@@ -643,16 +645,14 @@ def _cell(value) -> str:
 def write_summary(spec: SweepSpec, out: Path, outcomes: list[Outcome]) -> tuple[Path, Path]:
     """Write ``out/summary.csv`` and ``out/summary.png``; returns their paths."""
     rows = summary_rows(spec, out, outcomes)
-    path = out / SUMMARY_CSV
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_atomic(out / SUMMARY_CSV, text.getvalue())
     plot_summary(outcomes, rows, out / SUMMARY_PNG, title=f"{out.name}: {len(outcomes)} conditions x "
                                                                f"{len(spec.seeds)} seeds")
-    return path, out / SUMMARY_PNG
+    return out / SUMMARY_CSV, out / SUMMARY_PNG
 
 
 LOSS_UNITS = {"l1_position": "m", "l2_position": "m$^2$", "clipped_position": "m"}

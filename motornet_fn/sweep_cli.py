@@ -10,14 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
 
 
 def _count(text: str) -> int:
@@ -29,6 +23,8 @@ def _count(text: str) -> int:
 
 def add_sweep_parser(subparsers) -> None:
     """Register the ``sweep`` subcommand on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    from motornet_fn.cli import _positive_int  # here, not at the top: cli imports this module
+
     sweep = subparsers.add_parser("sweep", help="train every condition x seed of a sweep file (TOML) on Ray",
                                   description=__doc__.split("\n\n")[0])
     sweep.add_argument("spec", type=Path, help="sweep file (TOML; see examples/sweep.toml)")
@@ -62,26 +58,28 @@ def cmd_sweep(args) -> int:
         return 0
     if args.address is not None and args.cpus is not None:
         raise ValueError("--cpus sizes a local Ray instance; a cluster joined with --address has its own CPUs")
+    if args.address is None and args.cpus_per_task > cpus:
+        raise ValueError(f"--cpus-per-task {args.cpus_per_task} exceeds the {cpus} CPUs of the local Ray instance "
+                         f"(--cpus): no task could start")
     try:
         import ray  # noqa: F401
     except ImportError:
         print(sweep.INSTALL_HINT, file=sys.stderr)
         return 2
+    resume = f"interrupted; every run is resumable: motornet-fn sweep {args.spec} --out {out}"
     try:
         result = sweep.run_sweep(spec, out, address=args.address, cpus=cpus, cpus_per_task=args.cpus_per_task,
                                  retries=args.retries, checkpoint_every=args.checkpoint_every,
                                  progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; every run is resumable: motornet-fn sweep {args.spec} --out {out}", file=sys.stderr)
+        print(f"\n{resume}", file=sys.stderr)
         return 130
-    counts = {}
-    for o in result.outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
-    tally = ", ".join(f"{n} {status}" for status, n in counts.items())
+    counts = Counter(o.status for o in result.outcomes)
     for note in result.notes:
         print(note)
-    print(f"summary: {tally}; wrote {result.summary_csv} and {result.summary_png}")
+    print(f"summary: {', '.join(f'{n} {status}' for status, n in counts.items())}; "
+          f"wrote {result.summary_csv} and {result.summary_png}")
     if result.interrupted:
-        print(f"interrupted; every run is resumable: motornet-fn sweep {args.spec} --out {out}", file=sys.stderr)
+        print(resume, file=sys.stderr)
         return 130
-    return 1 if counts.get("failed") else 0
+    return 1 if counts["failed"] else 0

@@ -89,6 +89,9 @@ def test_missing_spec_and_bad_arguments(tmp_path, capsys):
     assert "nope.toml: no such sweep file" in capsys.readouterr().err
     assert main(["sweep", str(EXAMPLE), "--out", str(tmp_path / "o"), "--address", "auto", "--cpus", "2"]) == 2
     assert "--cpus sizes a local Ray instance" in capsys.readouterr().err
+    assert main(["sweep", str(EXAMPLE), "--out", str(tmp_path / "o"), "--cpus", "1", "--cpus-per-task", "2"]) == 2
+    assert "--cpus-per-task 2 exceeds the 1 CPUs" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
     with pytest.raises(SystemExit):
         main(["sweep", str(EXAMPLE), "--cpus-per-task", "0"])
     assert "expected an integer >= 1, got 0" in capsys.readouterr().err
