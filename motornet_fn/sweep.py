@@ -574,8 +574,8 @@ def _connect(ray, address: str | None, cpus: int | None) -> bool:
     """Start or join Ray unless this process already did; returns whether to shut it down afterwards."""
     if ray.is_initialized():
         return False
-    if address is None:
-        kwargs = {"num_cpus": cpus or os.cpu_count(), "include_dashboard": False}
+    if address is None:  # "local": a new instance even where `ray start` left a cluster running on this machine
+        kwargs = {"address": "local", "num_cpus": cpus or os.cpu_count(), "include_dashboard": False}
     else:
         kwargs = {"address": address}
     try:
