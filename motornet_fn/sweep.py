@@ -679,7 +679,8 @@ def plot_summary(outcomes: list[Outcome], rows: list[dict], path: Path, title: s
     for yi, values, o in zip(y, losses, outcomes):
         if not values:
             note = f"{o.status}: {o.error}" if o.error else f"{o.status}: no final loss yet"
-            ax.text(0.01, yi, note[:90], transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="#c0392b")
+            note = note if len(note) <= 60 else note[:59] + "…"  # the full error is in summary.csv
+            ax.text(0.01, yi, note, transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="#c0392b")
         else:
             ax.errorbar(np.mean(values), yi, xerr=np.std(values), fmt="|", ms=18, mew=2.5, color="#3182bd",
                         ecolor="#3182bd", elinewidth=2, capsize=6, label="mean ± std over seeds")
@@ -699,8 +700,9 @@ def plot_summary(outcomes: list[Outcome], rows: list[dict], path: Path, title: s
     handles, names = ax.get_legend_handles_labels()
     if handles:
         unique = dict(zip(names, handles))
-        ax.legend(unique.values(), unique.keys(), frameon=False, fontsize=8, loc="best")
-    ax.set_title(title, fontsize=10)
+        ax.legend(unique.values(), unique.keys(), frameon=False, fontsize=8, ncol=2, loc="lower center",
+                  bbox_to_anchor=(0.5, 1.0))
+    ax.set_title(title, fontsize=10, pad=22)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -70,6 +70,7 @@ BAD_SPECS = [
     ('seeds = 2\nanalyze = "yes"', "analyze: expected true or false, got 'yes'"),
     ('seeds = 2\n[grid]\neffector = ["Octopus"]', "condition effector=Octopus: effector must be one of"),
     ("seeds = 2\n[[conditions]]\nlr = 0.1\n[grid]\nlr = [0.2]", "conditions[0].lr: also in [grid]"),
+    ("seeds = 1\n[grid]\nlr = [0.1, 0.1]", "two conditions are both 'lr=0.1'"),
     ("seeds = = 2", "not valid TOML"),
 ]
 
