@@ -36,6 +36,8 @@ from _common import (  # noqa: E402
     tensor_peak_bytes,
 )
 
+from bench_class_api import TrainingLoop  # noqa: E402
+
 from motornet_fn.nn import TrainConfig, Trainer  # noqa: E402
 
 WORKLOADS = {
@@ -44,41 +46,12 @@ WORKLOADS = {
 }
 
 
-def l1(x, y):
-    return torch.mean(torch.sum(torch.abs(x - y), dim=-1))
-
-
-class MotorNetTutorial:
-    """MotorNet 0.3.0's tutorial training loop, one call = one batch."""
-
-    def __init__(self, effector: str, hidden_size: int, batch_size: int = 32, seed: int = 0):
-        torch.manual_seed(seed)
-        e = (mn.effector.RigidTendonArm26(muscle=mn.muscle.RigidTendonHillMuscle()) if effector == "RigidTendonArm26"
-             else getattr(mn.effector, effector)())
-        self.env = mn.environment.RandomTargetReach(effector=e, max_ep_duration=1.0)
-        self.env.reset(seed=seed)
-        self.policy = mn.policy.PolicyGRU(self.env.observation_space.shape[0], hidden_size, self.env.n_muscles,
-                                          device=torch.device("cpu"))
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=1e-3)
-        self.batch_size = batch_size
-
-    def __call__(self) -> float:
-        h = self.policy.init_hidden(batch_size=self.batch_size)
-        obs, info = self.env.reset(options={"batch_size": self.batch_size})
-        terminated = False
-        xy = [info["states"]["fingertip"][:, None, :]]
-        tg = [info["goal"][:, None, :]]
-        while not terminated:
-            action, h = self.policy(obs, h)
-            obs, reward, terminated, truncated, info = self.env.step(action=action)
-            xy.append(info["states"]["fingertip"][:, None, :])
-            tg.append(info["goal"][:, None, :])
-        loss = l1(torch.cat(xy, axis=1), torch.cat(tg, axis=1))
-        self.optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm=1.0)
-        self.optimizer.step()
-        return loss.item()
+def MotorNetTutorial(effector: str, hidden_size: int, batch_size: int = 32, seed: int = 0) -> TrainingLoop:
+    """MotorNet 0.3.0's tutorial training loop on ``effector``; one call = one batch."""
+    e = (mn.effector.RigidTendonArm26(muscle=mn.muscle.RigidTendonHillMuscle()) if effector == "RigidTendonArm26"
+         else getattr(mn.effector, effector)())
+    env = mn.environment.RandomTargetReach(effector=e, max_ep_duration=1.0)
+    return TrainingLoop(mn, env, hidden_size, "goal", batch_size, seed)
 
 
 def trainer(workload: str, compile: bool, **kw) -> Trainer:

@@ -22,7 +22,8 @@ from motornet_fn.memory import retain_freed_memory
 from motornet_fn.nn import checkpoint as ckpt
 from motornet_fn.nn import losses as L
 from motornet_fn.nn import plots
-from motornet_fn.nn.train import TASKS, TrainConfig, Trainer
+from motornet_fn.core.tasks import TASKS, option_help, option_names
+from motornet_fn.nn.train import TrainConfig, Trainer
 from motornet_fn.sweep_cli import add_sweep_parser, cmd_sweep
 
 DEFAULTS = TrainConfig()
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--effector", choices=sorted(PREBUILT), default=DEFAULTS.effector)
     train.add_argument("--muscle", choices=sorted(MUSCLES), default=None,
                        help="muscle model for RigidTendonArm26 / Reacher / FreePointMass24")
-    train.add_argument("--task", choices=TASKS, default=DEFAULTS.task)
+    train.add_argument("--task", choices=sorted(TASKS), default=DEFAULTS.task)
     train.add_argument("--batches", type=_positive_int, default=DEFAULTS.n_batches, help="number of training batches")
     train.add_argument("--batch-size", type=_positive_int, default=DEFAULTS.batch_size)
     train.add_argument("--episode-duration", type=_positive_float, default=DEFAULTS.episode_duration, help="seconds")
@@ -60,11 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr-schedule", choices=["constant", "cosine"], default=DEFAULTS.lr_schedule)
     train.add_argument("--loss", choices=sorted(L.LOSSES), default=DEFAULTS.loss)
     train.add_argument("--truncate-every", type=_positive_int, default=None, help="truncated BPTT window (steps)")
-    train.add_argument("--n-targets", type=_positive_int, default=DEFAULTS.n_targets, help="centre_out: targets on the circle")
-    train.add_argument("--reach-radius", type=_positive_float, default=None,
-                       help="centre_out: target distance in m (default 0.1 for arms, 0.5 for point masses)")
-    train.add_argument("--catch-prob", type=float, default=DEFAULTS.catch_prob, help="delayed_reach: catch-trial probability")
-    train.add_argument("--max-load", type=float, default=DEFAULTS.max_load, help="random_reach_loads: max endpoint load (N)")
+    add_task_options(train)
     train.add_argument("--curl-gain", type=float, default=DEFAULTS.curl_gain,
                        help="curl force field gain in N s/m (clockwise if > 0; 0 = off)")
     train.add_argument("--curl-prob", type=float, default=DEFAULTS.curl_prob, help="fraction of trials with the curl field on")
@@ -77,9 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<time>-<effector>)")
     train.add_argument("--resume", type=Path, default=None, help="continue the run in this directory")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    train.add_argument("--compile", action="store_true",
-                       help="compile each training step with torch.compile (same numbers; ~10x faster batches "
-                            "after a one-off compile of 20-90 s)")
+    speed = train.add_mutually_exclusive_group()
+    speed.add_argument("--compile", dest="compile", action="store_const", const=True, default="auto",
+                       help="always compile the episode with torch.compile (same numbers; ~10x faster batches after "
+                            "a one-off compilation). Default: compile when the run is long enough to repay it")
+    speed.add_argument("--no-compile", dest="compile", action="store_const", const=False,
+                       help="never compile: run every batch eagerly")
     train.add_argument("--threads", type=_positive_int, default=1,
                        help="CPU threads for torch (default 1: the fastest for these small batches; the tutorial "
                             "batch measured 144 ms with 1 thread, 197 ms with 2 on a 2-core CPU)")
@@ -99,13 +99,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _task_option_flags() -> dict[str, str]:
+    """Every task option of the registry, by its flag (``n_targets`` -> ``--n-targets``)."""
+    return {"--" + name.replace("_", "-"): name for task in TASKS for name in option_names(task)}
+
+
+def add_task_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per task option of the registry (a value is parsed as JSON: numbers, lists, strings)."""
+    group = parser.add_argument_group("task options (from the task registry; each applies to the tasks named)")
+    for flag, name in sorted(_task_option_flags().items()):
+        users = [t for t in sorted(TASKS) if name in option_names(t)]
+        group.add_argument(flag, dest="task_option_" + name, type=_json_value, default=None, metavar="VALUE",
+                           help=f"{', '.join(users)}: {option_help(TASKS[users[0]], name)}")
+
+
+def _json_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _task_options(args) -> dict:
+    """The task options given on the command line; one the chosen task does not take is an error."""
+    given = {name: getattr(args, "task_option_" + name) for name in _task_option_flags().values()
+             if getattr(args, "task_option_" + name, None) is not None}
+    wrong = sorted(set(given) - set(option_names(args.task)))
+    if wrong:
+        flags = ", ".join("--" + w.replace("_", "-") for w in wrong)
+        valid = ", ".join("--" + n.replace("_", "-") for n in option_names(args.task)) or "none"
+        raise ValueError(f"{flags}: not an option of task {args.task!r} (its options: {valid})")
+    return given
+
+
 def _config_from_args(args) -> TrainConfig:
     return TrainConfig(
-        effector=args.effector, muscle=args.muscle, task=args.task, n_batches=args.batches,
-        batch_size=args.batch_size, episode_duration=args.episode_duration, policy=args.policy,
-        hidden_size=args.hidden_size, lr=args.lr, lr_schedule=args.lr_schedule, loss=args.loss,
-        truncate_every=args.truncate_every, n_targets=args.n_targets, reach_radius=args.reach_radius,
-        catch_prob=args.catch_prob, max_load=args.max_load, curl_gain=args.curl_gain, curl_prob=args.curl_prob,
+        effector=args.effector, muscle=args.muscle, task=args.task, task_options=_task_options(args),
+        n_batches=args.batches, batch_size=args.batch_size, episode_duration=args.episode_duration,
+        policy=args.policy, hidden_size=args.hidden_size, lr=args.lr, lr_schedule=args.lr_schedule, loss=args.loss,
+        truncate_every=args.truncate_every, curl_gain=args.curl_gain, curl_prob=args.curl_prob,
         seed=args.seed, ensemble_size=args.ensemble_size,
         device=args.device, dtype=args.dtype, compile=args.compile,
     )
@@ -130,8 +162,8 @@ def cmd_train(args) -> int:
         trainer = ckpt.load_run(run)
         if args.batches != DEFAULTS.n_batches:  # an explicit --batches extends the run
             trainer.config.n_batches = args.batches
-        if args.compile:  # a performance switch: may be turned on for a resumed run
-            trainer.config.compile = True
+        if args.compile != "auto":  # a performance switch: may change for a resumed run
+            trainer.config.compile = args.compile
         print(f"resuming {run} at batch {trainer.step}/{trainer.config.n_batches}")
     else:
         config = _config_from_args(args)

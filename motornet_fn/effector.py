@@ -29,7 +29,10 @@ from gymnasium.utils import seeding
 
 from motornet_fn._module import CACHE_PREFIX, RecordedModule
 from motornet_fn.core import effector as core_effector
+from motornet_fn.core import build
 from motornet_fn.core.build import resolve_integrator
+from motornet_fn.core.geometry import ARM26_A0_COMPLIANT, ARM26_A0_RIGID, ARM26_A1, ARM26_A2, ARM26_A3
+from motornet_fn.core.skeletons import ARM26_SKELETON
 from motornet_fn.core.geometry import (
     ConstantMomentArmGeometry, ConstantMomentArmParams, PathGeometry, PathParams, PolynomialGeometry, PolynomialParams,
 )
@@ -49,8 +52,7 @@ PATH_HOOKS = ("path2cartesian", "_path2cartesian")
 EFFECTOR_HOOKS = ("ode", "integration_step", "integrate", "_integrate", "_euler", "_rungekutta4",
                   "get_geometry", "_get_geometry")
 
-_ARM26_SKELETON = dict(m1=1.82, m2=1.43, l1g=.135, l2g=.165, i1=.051, i2=.057, l1=.309, l2=.333)
-_ARM26_BOUNDS = (list(np.deg2rad([0, 0])), list(np.deg2rad([135, 155])))  # shoulder, elbow (rad)
+_ARM26_BOUNDS = tuple(list(np.deg2rad(b)) for b in build.ARM26_BOUNDS_DEG)  # shoulder, elbow (rad)
 
 
 def _with_defaults(kwargs: dict, skeleton, default_skeleton, bounds) -> dict:
@@ -146,12 +148,19 @@ class Effector(RecordedModule):
         damping: joint damping (N m s/rad), subtracted as ``damping * joint velocity``.
         pos_lower_bound, pos_upper_bound, vel_lower_bound, vel_upper_bound: joint bounds, scalars or
             (dof,); None takes the skeleton's.
+        compile: run :meth:`step` compiled (same numbers to float rounding, a one-off compilation of a few
+            seconds per batch size); None reads the environment variable ``MOTORNET_FN_COMPILE``. Beyond
+            MotorNet.
     """
 
     def __init__(self, skeleton: Skeleton, muscle: Muscle, name: str = "Effector", n_ministeps: int = 1,
                  timestep: float = 0.01, integration_method: str = "euler", damping: float = 0.0,
-                 pos_lower_bound=None, pos_upper_bound=None, vel_lower_bound=None, vel_upper_bound=None):
+                 pos_lower_bound=None, pos_upper_bound=None, vel_lower_bound=None, vel_upper_bound=None, *,
+                 compile: bool | None = None):
         super().__init__()
+        from motornet_fn.environment import compile_default
+
+        self._compile = compile_default(compile)
         _check_positive_int("n_ministeps", n_ministeps)
         _check_positive_float("timestep", timestep)
         self._device = torch.device("cpu")
@@ -164,8 +173,6 @@ class Effector(RecordedModule):
         self.output_dim = self.skeleton.output_dim
         self.n_ministeps = n_ministeps
         self.dt = timestep
-        self.minidt = self.dt / self.n_ministeps
-        self.half_minidt = self.minidt / 2
         self._integrator = resolve_integration_method(integration_method)
         self.integration_method = integration_method.casefold()
         self._np_random = None
@@ -216,6 +223,16 @@ class Effector(RecordedModule):
         self.register_buffer("default_joint_load", torch.zeros((1, self.skeleton.dof)))
         self.states = {key: None for key in ["joint", "cartesian", "muscle", "geometry", "fingertip"]}
 
+    @property
+    def minidt(self) -> float:
+        """Integration sub-step (s): ``dt / n_ministeps`` (the timestep is held once, in :attr:`dt`)."""
+        return self.dt / self.n_ministeps
+
+    @property
+    def half_minidt(self) -> float:
+        """Half an integration sub-step (s)."""
+        return self.minidt / 2
+
     # ================================================================== stepping
     def step(self, action: torch.Tensor | np.ndarray, **kwargs) -> None:
         """Advance the effector by one timestep (``n_ministeps`` integration steps).
@@ -236,12 +253,31 @@ class Effector(RecordedModule):
         if core is not None:
             spec, params = core
             loads = Loads(endpoint_load, joint_load)
+            if self._compile:
+                self._compiled_step(spec, params, action, loads)
+                return
             new = core_effector.step(spec, params, self._to_core(self.states, spec.muscle), action, loads)
             self._set_core_state(new)
             return
         a = self.muscle.clip_activation(action)
         for _ in range(self.n_ministeps):
             self.integrate(a, endpoint_load, joint_load)
+
+    def _compiled_step(self, spec, params, action: torch.Tensor, loads: Loads) -> None:
+        """One compiled core step on MotorNet's state layouts (the conversions are compiled too)."""
+        states = self.states
+        batch = states["joint"].shape[0]
+        new, joint, cartesian, muscle, geometry = compiled_layout_step(spec)(
+            params, states["joint"], states["muscle"], states["geometry"], action.expand(batch, -1),
+            loads.endpoint.expand(batch, -1), loads.joint.expand(batch, -1))
+        self.set_layout_states(new, joint, cartesian, muscle, geometry)
+
+    def set_layout_states(self, core_state: EffectorState, joint, cartesian, muscle, geometry) -> None:
+        """Set :attr:`states` from MotorNet-layout tensors computed with the core state ``core_state``."""
+        states = self.states
+        states["joint"], states["cartesian"], states["muscle"], states["geometry"] = joint, cartesian, muscle, geometry
+        states["fingertip"] = cartesian[..., : self.skeleton.space_dim]
+        self.__dict__[_LAST_CORE] = (core_state, _tensor_keys(states))
 
     def integrate(self, action: torch.Tensor, endpoint_load: torch.Tensor, joint_load: torch.Tensor) -> None:
         """One integration step of ``minidt`` with the configured method; updates :attr:`states`.
@@ -719,29 +755,29 @@ class ReluPointMass24(Effector):
 
     def __init__(self, timestep: float = 0.01, max_isometric_force: float = 500, mass: float = 1, **kwargs):
         super().__init__(skeleton=PointMass(space_dim=2, mass=mass), muscle=ReluMuscle(), timestep=timestep, **kwargs)
-        corners = {"UpperRight": [2, 2], "UpperLeft": [-2, 2], "LowerRight": [2, -2], "LowerLeft": [-2, -2]}
-        for name, corner in corners.items():
-            self.add_muscle(path_fixation_body=[0, 1], path_coordinates=[corner, [0, 0]], name=name,
+        for name, corner in build.RELU_POINT_MASS_CORNERS.items():
+            self.add_muscle(path_fixation_body=[0, 1], path_coordinates=[list(corner), [0, 0]], name=name,
                             max_isometric_force=max_isometric_force)
 
 
 class _ConstantMomentArmEffector(Effector):
     """Four muscles with constant moment arms and zero musculotendon length and velocity."""
 
-    _names: tuple = ()
-    _moment_arm: tuple = ()
+    #: (muscle names, moment arms (dof, 4)) of the core's prebuilt effector
+    _arms: tuple = ((), ())
 
     def _setup_constant_arms(self, muscle_kwargs: dict) -> None:
+        names, moment_arms = self._arms
         self.muscle_state_dim = self.muscle.state_dim
         self.geometry_state_dim = 2 + self.skeleton.dof
-        self.n_muscles = 4
+        self.n_muscles = len(names)
         self.input_dim = self.n_muscles
-        self.muscle_name = list(self._names)
+        self.muscle_name = list(names)
         if "max_isometric_force" not in muscle_kwargs:
-            muscle_kwargs = {**muscle_kwargs, "max_isometric_force": [1000] * 4}
+            muscle_kwargs = {**muscle_kwargs, "max_isometric_force": [build.CONSTANT_ARM_FORCE] * self.n_muscles}
         self._merge_muscle_kwargs(muscle_kwargs)
         self._build_muscle(self.dt)
-        arms = np.array(self._moment_arm, dtype=np.float32).reshape((1, 2, 4))
+        arms = np.array(moment_arms, dtype=np.float32).reshape((1, self.skeleton.dof, self.n_muscles))
         self.register_buffer("a0", torch.tensor(arms, device=self.damping.device))
 
     def _geometry_core(self):
@@ -760,12 +796,12 @@ class FreePointMass24(_ConstantMomentArmEffector):
         **kwargs: passed to :class:`Effector`.
     """
 
-    _names = ("r", "u", "l", "d")
-    _moment_arm = (-1.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.0, 1.0)
+    _arms = build.FREE_POINT_MASS_ARMS
 
     def __init__(self, muscle, skeleton=None, timestep=0.01, muscle_kwargs: dict = {}, **kwargs):  # noqa: B006
+        lower, upper = build.FREE_POINT_MASS_BOUNDS
         super().__init__(muscle=muscle, timestep=timestep, **_with_defaults(
-            kwargs, skeleton, lambda: PointMass(space_dim=2, mass=1.0), ([-0.6, -0.6], [0.6, 0.6])))
+            kwargs, skeleton, lambda: PointMass(space_dim=2, mass=1.0), ([lower] * 2, [upper] * 2)))
         self._setup_constant_arms(muscle_kwargs)
 
 
@@ -782,12 +818,11 @@ class Reacher(_ConstantMomentArmEffector):
         **kwargs: passed to :class:`Effector`.
     """
 
-    _names = ("sf", "se", "ef", "ee")
-    _moment_arm = (-1.0, 1.0, 0.0, 0.0, 0.0, 0.0, -1.0, 1.0)
+    _arms = build.REACHER_ARMS
 
     def __init__(self, muscle, skeleton=None, timestep=0.01, muscle_kwargs: dict = {}, **kwargs):  # noqa: B006
         super().__init__(muscle=muscle, timestep=timestep, **_with_defaults(
-            kwargs, skeleton, lambda: TwoDofArm(**_ARM26_SKELETON), _ARM26_BOUNDS))
+            kwargs, skeleton, lambda: TwoDofArm(**ARM26_SKELETON), _ARM26_BOUNDS))
         self._setup_constant_arms(muscle_kwargs)
 
 
@@ -804,29 +839,25 @@ class RigidTendonArm26(Effector):
         **kwargs: passed to :class:`Effector`.
     """
 
-    _max_force = [838, 1207, 1422, 1549, 414, 603]
-    _tendon_length = [0.039, 0.066, 0.172, 0.187, 0.204, 0.217]
-    _optimal_length = [0.134, 0.140, 0.092, 0.093, 0.137, 0.127]
-    _a0 = [0.151, 0.2322, 0.2859, 0.2355, 0.3329, 0.2989]
+    _tendon_length = build.ARM26_TENDON_RIGID
+    _a0 = ARM26_A0_RIGID
 
     def __init__(self, muscle, skeleton=None, timestep=0.01, muscle_kwargs: dict = {}, **kwargs):  # noqa: B006
         super().__init__(muscle=muscle, timestep=timestep, **_with_defaults(
-            kwargs, skeleton, lambda: TwoDofArm(**_ARM26_SKELETON), _ARM26_BOUNDS))
+            kwargs, skeleton, lambda: TwoDofArm(**ARM26_SKELETON), _ARM26_BOUNDS))
         self.muscle_state_dim = self.muscle.state_dim
         self.geometry_state_dim = 2 + self.skeleton.dof
         self.n_muscles = 6
         self.input_dim = self.n_muscles
-        self.muscle_name = ["pectoralis", "deltoid", "brachioradialis", "tricepslat", "biceps", "tricepslong"]
+        self.muscle_name = list(build.ARM26_MUSCLE_NAMES)
         self._merge_muscle_kwargs(muscle_kwargs)
-        self.tobuild__muscle["max_isometric_force"] = list(self._max_force)
+        self.tobuild__muscle["max_isometric_force"] = list(build.ARM26_MAX_FORCE)
         self.tobuild__muscle["tendon_length"] = list(self._tendon_length)
-        self.tobuild__muscle["optimal_muscle_length"] = list(self._optimal_length)
+        self.tobuild__muscle["optimal_muscle_length"] = list(build.ARM26_OPTIMAL_LENGTH)
         self._build_muscle(self.dt)
         device = self.damping.device
-        a1 = [-.03, .03, 0, 0, -.03, .03, 0, 0, -.014, .025, -.016, .03]
-        a2 = [0, 0, 0, 0, 0, 0, 0, 0, -4e-3, -2.2e-3, -5.7e-3, -3.2e-3]
-        for name, value, shape in (("a0", self._a0, (1, 1, 6)), ("a1", a1, (1, 2, 6)), ("a2", a2, (1, 2, 6)),
-                                   ("a3", [np.pi / 2, 0.0], (1, 2, 1))):
+        for name, value, shape in (("a0", self._a0, (1, 1, 6)), ("a1", ARM26_A1, (1, 2, 6)), ("a2", ARM26_A2, (1, 2, 6)),
+                                   ("a3", ARM26_A3, (1, 2, 1))):
             self.register_buffer(name, torch.tensor(np.array(value).reshape(shape), dtype=torch.float32, device=device))
 
     def _geometry_core(self):
@@ -844,8 +875,8 @@ class CompliantTendonArm26(RigidTendonArm26):
         **kwargs: passed to :class:`RigidTendonArm26`.
     """
 
-    _tendon_length = [0.070, 0.070, 0.172, 0.187, 0.204, 0.217]
-    _a0 = [0.182, 0.2362, 0.2859, 0.2355, 0.3329, 0.2989]
+    _tendon_length = build.ARM26_TENDON_COMPLIANT
+    _a0 = ARM26_A0_COMPLIANT
 
     def __init__(self, timestep=0.0002, skeleton=None, muscle_kwargs: dict = {}, **kwargs):  # noqa: B006
         integration_method = kwargs.pop("integration_method", "rk4")
@@ -881,6 +912,37 @@ def _unchanged(states: dict, keys: tuple | None) -> bool:
     """Whether ``states`` holds the very tensors of ``keys``, not edited in place since (e.g. by a
     perturbation ``states["joint"][:, 2] += 1``)."""
     return keys is not None and all(states[k] is t and t._version == v for k, (t, v) in zip(_CORE_KEYS, keys))
+
+
+def to_layouts(spec, params, state: EffectorState) -> tuple:
+    """MotorNet's state layouts of a core state: (joint, cartesian, muscle, geometry)."""
+    tip = core_effector.cartesian(spec, params, state.joint)
+    return (joint_to_tensor(state.joint), torch.cat([tip.pos, tip.vel], dim=-1), muscle_to_tensor(state.muscle),
+            geometry_to_tensor(state.geometry))
+
+
+def from_layouts(spec, joint: torch.Tensor, muscle: torch.Tensor, geometry: torch.Tensor) -> EffectorState:
+    """The core state held in MotorNet's layouts (views)."""
+    return EffectorState(joint_from_tensor(joint), spec.muscle.State(*muscle.unbind(-2)), geometry_from_tensor(geometry))
+
+
+_LAYOUT_STEPS: dict = {}
+
+
+def compiled_layout_step(spec):
+    """The core step of ``spec`` on MotorNet's layouts, compiled: ``(params, joint, muscle, geometry, action,
+    endpoint_load, joint_load) -> (core state, joint, cartesian, muscle, geometry)``."""
+    if spec not in _LAYOUT_STEPS:
+        from motornet_fn.core.compiled import compile_function
+
+        def step(params, joint, muscle, geometry, action, endpoint_load, joint_load):
+            new = core_effector.step(spec, params, from_layouts(spec, joint, muscle, geometry), action,
+                                     Loads(endpoint_load, joint_load))
+            return (new, *to_layouts(spec, params, new))
+
+        _LAYOUT_STEPS[spec] = compile_function(step, None, "effector step", lambda *a: (
+            f"effector step ({spec.skeleton.name}/{spec.muscle.name}/{spec.integrator}, batch {a[1].shape[0]})"))
+    return _LAYOUT_STEPS[spec]
 
 
 def _from_core(state: EffectorState) -> dict:

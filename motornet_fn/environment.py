@@ -1,30 +1,117 @@
 """MotorNet's environment classes (``Environment``, ``RandomTargetReach``): gymnasium environments
-around an effector, with delayed and noisy sensory feedback.
+around an effector, running the pure environment of :mod:`motornet_fn.core.env`.
 
-Observation layout (last dim): [goal (space_dim), delayed vision = fingertip (space_dim), delayed
-proprioception = [muscle length / l0_ce, muscle velocity / vmax] (2 * n_muscles), the last
-``action_frame_stacking`` actions (oldest first)].
+Each class is one registered task (:mod:`motornet_fn.core.tasks`) plus MotorNet's API: the ``states``
+dict, ``goal``, ``obs_buffer``, ``elapsed``, the numpy RNG and every subclassing hook. The observation
+is the core's: [goal, delayed vision = fingertip, delayed proprioception = [muscle length / l0_ce, muscle
+velocity / vmax], the last ``action_frame_stacking`` actions (oldest first), go cue (tasks with one)].
 
-A delay of d steps (delay / dt) keeps d frames per signal; each observation pushes the current frame
-and reads the oldest, so the value seen is d - 1 steps old (a delay of one dt, the default, means no
-lag). All noise comes from the effector's numpy Generator (``np_random``), drawn in MotorNet's order
-(zero-std draws included), so seeded runs reproduce MotorNet's numbers.
+All randomness comes from the effector's numpy Generator (``np_random``), drawn in MotorNet's order (zero-std
+draws included), and enters the core as explicit tensors, so seeded runs reproduce MotorNet's numbers.
+
+Two ways through a step, with the same numbers:
+
+* the stock classes (none of ``step``, ``get_obs``, ``get_proprioception``, ``get_vision``,
+  ``update_obs_buffer``, ``apply_noise`` overridden, on a core-backed effector) call :func:`core.env.step`
+  once per step, compiled with ``compile=True`` or ``MOTORNET_FN_COMPILE=1``;
+* a subclass that overrides one of those hooks runs MotorNet's protocol: ``effector.step``, then
+  ``get_obs`` -> ``update_obs_buffer`` -> ``get_proprioception`` / ``get_vision`` -> ``apply_noise``,
+  each stock hook computing with the core's functions, so user hooks run exactly where MotorNet calls them.
+
+Delay lines are held once, as the core's :class:`~motornet_fn.core.sensory.SensoryBuffer`; ``obs_buffer``
+is MotorNet's dict-of-lists view of it (reading gives the frames, assigning a list of frames writes them).
 """
 from __future__ import annotations
 
+import os
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from motornet_fn._module import RecordedModule
+from motornet_fn._module import CACHE_PREFIX, RecordedModule
+from motornet_fn.core import env as core_env
+from motornet_fn.core import sensory
+from motornet_fn.core.tasks import GoalView, TaskState, get_task, goal_at
+from motornet_fn.core.types import JointState, Loads, joint_from_tensor
 from motornet_fn.effector import Effector, build_from_recipe_entry, check_action_shape, recipe_entry
+
+#: hooks whose override makes a step or reset follow MotorNet's call protocol instead of one core call
+ENV_HOOKS = ("step", "get_obs", "get_proprioception", "get_vision", "update_obs_buffer", "apply_noise")
+_LINES = {"proprioception": "proprioception", "vision": "vision", "action": "action"}
+
+
+def compile_default(value: bool | None) -> bool:
+    """``compile=None`` means the environment variable ``MOTORNET_FN_COMPILE`` (1/true/yes: on).
+
+    Raises:
+        ValueError: ``value`` is neither None nor a bool.
+    """
+    if value is None:
+        return os.environ.get("MOTORNET_FN_COMPILE", "").strip().lower() in ("1", "true", "yes", "on")
+    if not isinstance(value, bool):
+        raise ValueError(f"compile must be True, False or None (read MOTORNET_FN_COMPILE), got {value!r}")
+    return value
+
+
+class ObsBuffer(dict):
+    """MotorNet's ``obs_buffer``: {"proprioception", "vision", "action"} -> list of (batch, dim) frames,
+    oldest first, read from and written to the environment's core delay lines."""
+
+    def __init__(self, env: "Environment"):
+        super().__init__()
+        self._env = env
+
+    def __getitem__(self, key: str) -> list:
+        env = self._env
+        buffer = env.__dict__.get("_buffer")
+        if key not in _LINES:
+            raise KeyError(key)
+        if buffer is None:
+            return [None] * env._n_frames(key)
+        return list(getattr(buffer, _LINES[key]).unbind(-2))
+
+    def __setitem__(self, key: str, frames: list) -> None:
+        if key not in _LINES:
+            raise KeyError(f"obs_buffer has the keys {list(_LINES)}, got {key!r}")
+        env = self._env
+        frames = list(frames)
+        if any(f is None for f in frames):
+            return  # MotorNet's placeholder lists before the first reset
+        buffer = env.__dict__.get("_buffer")
+        like = env.states["fingertip"]
+        line = torch.stack(frames, dim=-2) if frames else like.new_zeros(like.shape[0], 0, env._line_width(key))
+        if buffer is None:  # lines not assigned yet keep their configured length (MotorNet's [None] * delay)
+            rest = {k: like.new_zeros(like.shape[0], env._n_frames(k), env._line_width(k)) for k in _LINES}
+            buffer = sensory.SensoryBuffer(rest["proprioception"], rest["vision"], rest["action"])
+        env.__dict__["_buffer"] = buffer._replace(**{_LINES[key]: line})
+
+    def keys(self):
+        return list(_LINES)
+
+    def values(self):
+        return [self[k] for k in _LINES]
+
+    def items(self):
+        return [(k, self[k]) for k in _LINES]
+
+    def __iter__(self):
+        return iter(_LINES)
+
+    def __len__(self):
+        return len(_LINES)
+
+    def __contains__(self, key):
+        return key in _LINES
+
+    def __repr__(self):
+        return repr(dict(self.items()))
 
 
 class Environment(gym.Env, RecordedModule):
-    """Base class of environments (MotorNet's ``Environment``).
+    """Base class of environments (MotorNet's ``Environment``): random start postures, goal at the origin.
 
     Args:
         effector: the :class:`motornet_fn.effector.Effector` to simulate.
@@ -41,12 +128,17 @@ class Environment(gym.Env, RecordedModule):
         vision_delay: delay (s), a multiple of dt; None means dt (no lag).
         proprioception_noise: std of the noise on proprioception: scalar or one per entry.
         vision_noise: std of the noise on vision: scalar or one per entry.
+        compile: run the step compiled (same numbers to float rounding, a one-off compilation of a few
+            seconds); None reads ``MOTORNET_FN_COMPILE``. Beyond MotorNet.
         **kwargs: passed to ``torch.nn.Module``.
 
     Raises:
         ValueError: a delay is negative or not an integer multiple of dt; a noise list has the
             wrong length.
     """
+
+    #: the registered task (``motornet_fn.core.tasks``) this class runs
+    task_name: ClassVar[str] = "fixed_goal"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -58,12 +150,13 @@ class Environment(gym.Env, RecordedModule):
     def __init__(self, effector: Effector, q_init=None, name: str = "Env", differentiable: bool = True,
                  max_ep_duration: float = 1.0, action_noise: float = 0.0, obs_noise: float | list = 0.0,
                  action_frame_stacking: int = 0, proprioception_delay: float = None, vision_delay: float = None,
-                 proprioception_noise: float = 0.0, vision_noise: float = 0.0, **kwargs):
+                 proprioception_noise: float = 0.0, vision_noise: float = 0.0, *, compile: bool | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self._device = torch.device("cpu")
+        self._compile = compile_default(compile)
         self.__name__ = name
         self.effector = effector.to(self.device)
-        self.dt = self.effector.dt
         self.differentiable = differentiable
         self.max_ep_duration = max_ep_duration
         self.elapsed = None
@@ -86,11 +179,88 @@ class Environment(gym.Env, RecordedModule):
         self.action_frame_stacking = action_frame_stacking
         self.proprioception_delay = _delay_steps("proprioception_delay", proprioception_delay, self.dt)
         self.vision_delay = _delay_steps("vision_delay", vision_delay, self.dt)
-        self.obs_buffer = {"proprioception": [None] * self.proprioception_delay,
-                           "vision": [None] * self.vision_delay,
-                           "action": [None] * self.action_frame_stacking}
+        self.__dict__["_buffer"] = None
+        self.__dict__["_task_state"] = None
+        self.__dict__["_fields"] = None
         self.seed = None
         self._build_spaces()
+
+    # ================================================================== the task and the core view
+    @property
+    def dt(self) -> float:
+        """Timestep (s): the effector's (held there once)."""
+        return self.effector.dt
+
+    @property
+    def obs_buffer(self) -> ObsBuffer:
+        """MotorNet's delay buffers: {"proprioception", "vision", "action"} -> list of (batch, dim) frames,
+        oldest first (a view of the core delay lines: assigning a key's list writes them)."""
+        return ObsBuffer(self)
+
+    @obs_buffer.setter
+    def obs_buffer(self, value: dict) -> None:
+        view = ObsBuffer(self)
+        for key, frames in dict(value).items():
+            view[key] = frames
+
+    def task_options(self) -> dict:
+        """The options of this class's task (its constructor's task arguments)."""
+        return {}
+
+    @property
+    def task(self):
+        """The core task this environment runs (:mod:`motornet_fn.core.tasks`)."""
+        options = self.task_options()
+        key = (self.task_name, tuple(sorted((k, _hashable(v)) for k, v in options.items())))
+        cached = self.__dict__.get(CACHE_PREFIX + "task")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__[CACHE_PREFIX + "task"] = (key, get_task(self.task_name, **options))
+        return cached[1]
+
+    def env_spec(self, curl: bool = False, channel: bool = False) -> core_env.EnvSpec:
+        """The core :class:`~motornet_fn.core.env.EnvSpec` of this environment (None-free effector needed)."""
+        spec = self.effector.spec
+        if spec is None:
+            raise TypeError(f"{type(self.effector).__name__} overrides MotorNet hooks: it has no core spec")
+        n_steps = max(1, int(round(self.max_ep_duration / self.dt)))
+        # MotorNet's 0-step delay line starts empty and holds one frame once pushed: a 1-step line
+        key = (spec, self.task, n_steps, max(1, self.proprioception_delay), max(1, self.vision_delay),
+               self.action_frame_stacking, curl, channel)
+        cached = self.__dict__.get(CACHE_PREFIX + "env_spec")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__[CACHE_PREFIX + "env_spec"] = (key, core_env.EnvSpec(*key))
+        return cached[1]
+
+    def env_params(self) -> core_env.EnvParams:
+        """The core :class:`~motornet_fn.core.env.EnvParams`: the effector's parameters and this
+        environment's noise std's (rebuilt when they change)."""
+        key = tuple(_flat(x) for x in (self.action_noise, self.proprioception_noise, self.vision_noise, self.obs_noise))
+
+        def build():
+            spec = self.env_spec()
+            return core_env.make_params(spec, self.effector.params(), *key, clean_goal=False)
+
+        cached = self.__dict__.get(CACHE_PREFIX + "env_params")
+        params = self.effector.params()
+        if cached is None or cached[0] != key or cached[1].effector is not params:
+            cached = (key, build())
+            self.__dict__[CACHE_PREFIX + "env_params"] = cached
+        return cached[1]
+
+    def _stock(self) -> bool:
+        """Whether this environment and its effector use the stock hooks (so one core call is one step)."""
+        cls = type(self)
+        stock = next(c for c in cls.__mro__ if c.__module__ in (__name__, "motornet_fn.reaching"))
+        hooks_stock = all(getattr(cls, h) is getattr(stock, h) and h not in self.__dict__ for h in ENV_HOOKS)
+        return hooks_stock and self.effector.spec is not None
+
+    def _n_frames(self, key: str) -> int:
+        return {"proprioception": self.proprioception_delay, "vision": self.vision_delay,
+                "action": self.action_frame_stacking}[key]
+
+    def _line_width(self, key: str) -> int:
+        return {"proprioception": 2 * self.effector.n_muscles, "vision": self.skeleton.space_dim,
+                "action": self.effector.n_muscles}[key]
 
     def detach(self, x: Any) -> Any:
         """Tensors to CPU numpy arrays; anything else unchanged."""
@@ -102,7 +272,7 @@ class Environment(gym.Env, RecordedModule):
         vision = self.skeleton.space_dim
         proprioception = 2 * self.effector.n_muscles
         action = self.effector.n_muscles * self.action_frame_stacking
-        return goal + vision + proprioception + action
+        return goal + vision + proprioception + action + int(self.task.go_cue)
 
     def _build_spaces(self) -> None:
         self.action_space = gym.spaces.Box(low=0.0, high=1.0, shape=(self.effector.n_muscles,), dtype=np.float32)
@@ -115,10 +285,9 @@ class Environment(gym.Env, RecordedModule):
     def get_proprioception(self) -> torch.Tensor:
         """(batch, 2 * n_muscles) undelayed proprioception, [muscle length / l0_ce, muscle velocity /
         vmax], plus noise of std :attr:`proprioception_noise`."""
-        muscle = self.states["muscle"]
-        length = muscle[:, 1:2, :] / self.muscle.l0_ce
-        velocity = muscle[:, 2:3, :] / self.muscle.vmax
-        prop = torch.cat([length, velocity], dim=-1).squeeze(dim=1)
+        muscle = self.states["muscle"]  # rows 1 and 2: fibre length and velocity
+        prop = sensory.scaled_proprioception(muscle[:, 1, :], muscle[:, 2, :], self.muscle.l0_ce.reshape(1, -1),
+                                             self.muscle.vmax.reshape(1, -1))
         return self.apply_noise(prop, self.proprioception_noise)
 
     def get_vision(self) -> torch.Tensor:
@@ -135,8 +304,8 @@ class Environment(gym.Env, RecordedModule):
             deterministic: skip the observation noise.
         """
         self.update_obs_buffer(action=action)
-        parts = [self.goal, self.obs_buffer["vision"][0], self.obs_buffer["proprioception"][0]]
-        obs = torch.cat(parts + self.obs_buffer["action"][: self.action_frame_stacking], dim=-1)
+        cue = self._goal_view().cue if self.task.go_cue else None
+        obs = sensory.observation(self.goal, self.__dict__["_buffer"], cue)
         if deterministic is False:
             obs = self.apply_noise(obs, noise=self.obs_noise)
         return obs if self.differentiable else self.detach(obs)
@@ -145,7 +314,7 @@ class Environment(gym.Env, RecordedModule):
         """Advance one timestep.
 
         Args:
-            action: (batch, n_muscles) excitation.
+            action: (batch, n_muscles) excitation (or one unbatched (n_muscles,) action).
             deterministic: skip the action noise. As in MotorNet, the observation returned by
                 ``step`` still gets observation noise (drawn from :attr:`np_random` either way).
             **kwargs: passed to the effector's ``step`` (``endpoint_load``, ``joint_load``).
@@ -153,48 +322,211 @@ class Environment(gym.Env, RecordedModule):
         Returns:
             (obs, reward, terminated, truncated, info): obs (batch, obs_dim); reward None if
             differentiable, else a (batch, 1) numpy zero array; terminated once ``elapsed >=
-            max_ep_duration``; truncated False; info with "states", "action", "noisy action", "goal".
+            max_ep_duration``; truncated False; info with "states", "action", "noisy action", "goal" (and
+            "desired", "go_cue" for tasks with a go cue, "endpoint_load" for tasks with loads).
 
         Raises:
             ShapeError: ``action`` does not have shape (batch, n_muscles).
+            RuntimeError: :meth:`reset` was never called.
         """
-        action = action if torch.is_tensor(action) else torch.tensor(action, dtype=torch.float32).to(self.device)
-        if action.ndim == 1:  # one unbatched action, as gymnasium's action_space.sample() gives
-            action = action.unsqueeze(0)
-        if self.states["joint"] is not None:
-            check_action_shape(action, self.effector.n_muscles, self.states["joint"].shape[0])
-        self.elapsed += self.dt
-        noisy_action = action
-        if deterministic is False:
-            noisy_action = self.apply_noise(noisy_action, noise=self.action_noise)
-        self.effector.step(noisy_action, **kwargs)
-        obs = self.get_obs(action=noisy_action)
+        action = self._as_action(action)
+        if self._stock():
+            obs, noisy_action = self._core_step(action, deterministic, kwargs)
+        else:
+            obs, noisy_action = self._protocol_step(action, deterministic, kwargs)
         reward = None if self.differentiable else np.zeros((self.detach(action.shape[0]), 1))
         truncated = False
         terminated = bool(self.elapsed >= self.max_ep_duration) or truncated
-        self.goal = self.goal.clone()
-        info = {"states": self._maybe_detach_states(), "action": action, "noisy action": noisy_action,
-                "goal": self.goal if self.differentiable else self.detach(self.goal)}
-        return obs, reward, terminated, truncated, info
+        return obs, reward, terminated, truncated, self._info(action, noisy_action)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start a batch of episodes: goal at the origin, effector states from ``options`` (or
-        :attr:`q_init`, or random), delay buffers filled with the current frames.
+        """Start a batch of episodes: effector states from ``options`` (or :attr:`q_init`, or the task's
+        start), the task's goal, delay buffers filled with the current frames.
+
+        Draws from :attr:`np_random`, in order: the start joint states (if not given), the task's draws
+        (e.g. the target postures), then the sensory noise.
 
         Args:
             seed: reseeds :attr:`np_random` (gymnasium semantics).
-            options: ``batch_size`` (default 1), ``joint_state`` (see the effector's ``reset``) and
-                ``deterministic`` (skip observation noise on the returned observation).
+            options: ``batch_size`` (default 1), ``joint_state`` (see the effector's ``reset``),
+                ``deterministic`` (skip observation noise on the returned observation), and the task's
+                options (e.g. per-trial ``curl_gain`` of the force-field environments).
 
         Returns:
             (obs, info): obs (batch, obs_dim); info with "states", "action", "noisy action", "goal".
         """
         self._set_generator(seed=seed)
         batch_size, joint_state, deterministic = self._parse_options(options)
-        self.goal = torch.zeros((batch_size, self.skeleton.space_dim)).to(self.device)
-        self.elapsed = 0.0
+        if joint_state is None and not self.task.random_start:
+            joint_state = self._fixed_start()
         self.effector.reset(options={"batch_size": batch_size, "joint_state": joint_state})
+        self.elapsed = 0.0
+        self._begin_task(batch_size, dict(options or {}))
         return self._start_episode(batch_size, deterministic)
+
+    # ================================================================== the two ways through a step
+    def _as_action(self, action) -> torch.Tensor:
+        if not torch.is_tensor(action):
+            action = torch.tensor(np.asarray(action), dtype=torch.float32).to(self.device)
+        if action.ndim == 1:  # one unbatched action, as gymnasium's action_space.sample() gives
+            action = action.unsqueeze(0)
+        if self.states["joint"] is None or self.elapsed is None:
+            raise RuntimeError(f"{type(self).__name__}.reset() must be called before step()")
+        check_action_shape(action, self.effector.n_muscles, self.states["joint"].shape[0])
+        return action
+
+    def _core_step(self, action: torch.Tensor, deterministic: bool, kwargs: dict):
+        """One call of the core environment step (compiled with ``compile=True``)."""
+        spec = self.env_spec(*self._fields_on())
+        params = self.env_params()
+        state = self._core_state(spec)
+        batch = state.t.shape[0]
+        e = spec.effector
+        widths = ([("action", e.n_muscles)] if not deterministic else []) + [
+            ("proprio", 2 * e.n_muscles), ("vision", e.space_dim), ("obs", spec.obs_dim)]
+        z = torch.as_tensor(self.np_random.standard_normal(batch * sum(w for _, w in widths)), dtype=torch.float32)
+        blocks = dict(zip([n for n, _ in widths], z.to(self.device).split([batch * w for _, w in widths])))
+        draws = core_env.StepDraws(**{n: blocks[n].reshape(batch, w).to(action.dtype) for n, w in widths})
+        loads = self._extra_loads(kwargs)
+        if action.shape[0] != batch:
+            action = action.expand(batch, -1)
+        if self._compile:
+            states = self.states
+            new, layouts, obs, info = compiled_env_layout_step(spec)(
+                params, states["joint"], states["muscle"], states["geometry"], state._replace(effector=None), action,
+                draws, loads)
+            self.effector.set_layout_states(new.effector, *layouts)
+        else:
+            new, obs, info = core_env.step(spec, params, state, action, draws, loads)
+            self.effector._set_core_state(new.effector)
+        self.elapsed += self.dt
+        self.__dict__["_buffer"] = new.buffer
+        self.goal = info.goal.shown
+        self.__dict__["_goal_ref"] = self.goal
+        return (obs if self.differentiable else self.detach(obs)), info.noisy_action
+
+    def _protocol_step(self, action: torch.Tensor, deterministic: bool, kwargs: dict):
+        """MotorNet's step protocol through the (possibly overridden) hooks."""
+        self.elapsed += self.dt
+        noisy_action = action
+        if deterministic is False:
+            noisy_action = self.apply_noise(noisy_action, noise=self.action_noise)
+        core_backed = self.effector.spec is not None
+        load = self._task_loads() if core_backed else None
+        if load is not None:
+            extra = kwargs.get("endpoint_load")
+            kwargs = {**kwargs, "endpoint_load": load if extra is None else load + torch.as_tensor(extra).to(load)}
+        self.effector.step(noisy_action, **kwargs)
+        if core_backed and self.__dict__.get("_goal_ref") is self.goal:  # the task drives the goal, unless set
+            self.goal = self._goal_view().shown
+            self.__dict__["_goal_ref"] = self.goal
+        else:
+            self.goal = self.goal.clone()
+        return self.get_obs(action=noisy_action), noisy_action
+
+    def _core_state(self, spec: core_env.EnvSpec) -> core_env.EnvState:
+        """This environment's state as a core EnvState (built from the object attributes)."""
+        effector = None if self._compile else self.effector.core_state()
+        return core_env.EnvState(effector, self.__dict__["_buffer"], self._task_for_goal(), self._fields,
+                                 self._time())
+
+    def _time(self) -> torch.Tensor:
+        """(batch,) steps since the reset, from :attr:`elapsed` (MotorNet's clock, which subclasses set)."""
+        batch = self.states["joint"].shape[0]
+        steps = float(round((self.elapsed or 0.0) / self.dt))
+        cached = self.__dict__.get(CACHE_PREFIX + "time")
+        if cached is None or cached[0] != (steps, batch):
+            cached = self.__dict__[CACHE_PREFIX + "time"] = ((steps, batch), torch.full((batch,), steps, device=self.device))
+        return cached[1]
+
+    def _task_for_goal(self) -> TaskState:
+        """The task state; a goal set by a subclass's own reset becomes a fixed goal (MotorNet's semantics)."""
+        task = self.__dict__["_task_state"]
+        if task is None or self.__dict__.get("_goal_ref") is not self.goal:
+            tip = self.states["fingertip"]
+            zero = tip.new_zeros(tip.shape[0])
+            goal = self.goal.to(tip).expand_as(tip)
+            task = TaskState(tip.detach(), goal, zero, zero, torch.zeros_like(tip))
+            self.__dict__["_task_state"] = task
+            self.__dict__["_goal_ref"] = self.goal
+            self.__dict__["_fields"] = core_env.make_fields(self.env_spec(), task, {})
+        return task
+
+    def _goal_view(self) -> GoalView:
+        return goal_at(self._task_for_goal(), self._time())
+
+    def _fields_on(self) -> tuple[bool, bool]:
+        return self.__dict__.get("_fields_flags", (False, False))
+
+    def _task_loads(self) -> torch.Tensor | None:
+        """(batch, space_dim) endpoint force of the task's load and the force fields at the current state,
+        or None when there is none."""
+        spec = self.env_spec(*self._fields_on())
+        task = self._task_for_goal()
+        force = task.load if spec.task.has_load else None
+        if spec.curl or spec.channel:
+            pos, vel = self.states["cartesian"].chunk(2, dim=-1)
+            field = core_env.field_loads(spec, self._fields, core_cartesian(pos, vel))
+            force = field if force is None else force + field
+        return force
+
+    def _extra_loads(self, kwargs: dict) -> Loads | None:
+        endpoint, joint = kwargs.get("endpoint_load"), kwargs.get("joint_load")
+        if endpoint is None and joint is None:
+            return None
+        batch = self.states["joint"].shape[0]
+        like = self.states["fingertip"]
+        as_load = lambda x, n: (like.new_zeros(batch, n) if x is None else  # noqa: E731
+                                torch.as_tensor(x, dtype=like.dtype, device=like.device).expand(batch, n))
+        return Loads(as_load(endpoint, self.skeleton.space_dim), as_load(joint, self.skeleton.dof))
+
+    def _info(self, action, noisy_action) -> dict:
+        info = {"states": self._maybe_detach_states(), "action": action, "noisy action": noisy_action,
+                "goal": self.goal if self.differentiable else self.detach(self.goal)}
+        if self.task.go_cue:
+            view = self._goal_view()
+            info.update(desired=view.desired, go_cue=view.cue)
+        if self.task.has_load:
+            info["endpoint_load"] = self._task_for_goal().load
+        return info
+
+    # ================================================================== reset pieces
+    def _fixed_start(self) -> torch.Tensor:
+        spec, params = self.effector.spec, self.effector.params()
+        if spec is None:
+            raise TypeError(f"{type(self).__name__} needs a core-backed effector for the start posture of its task")
+        start = self.task.fixed_start(spec, params)
+        return torch.cat([start, torch.zeros_like(start)]).reshape(1, -1)
+
+    def _begin_task(self, batch_size: int, options: dict) -> None:
+        """Draw the task's random numbers from :attr:`np_random` and set the goal, task state and fields."""
+        spec, params = self.effector.spec, self.effector.params()
+        batch_size = self.states["joint"].shape[0]
+        if spec is None:  # a hook-overriding effector: MotorNet's fixed goal at the origin
+            self.goal = torch.zeros((batch_size, self.skeleton.space_dim)).to(self.device)
+            self.__dict__["_task_state"] = None
+            return
+        options = self._task_reset_options(batch_size, options)
+        draws = numpy_draws(self.task.draws(spec, batch_size, options), self.np_random, self.device)
+        joint = joint_from_tensor(self.states["joint"])
+        task = self.task.init(spec, params, joint, draws, options)
+        self.__dict__["_task_state"] = task
+        gains = {k: options[k] for k in ("curl_gain", "channel_stiffness", "channel_damping") if k in options}
+        gains = {**self._field_defaults(), **gains}
+        self.__dict__["_fields_flags"] = (_nonzero(gains.get("curl_gain", 0.0)),
+                                          _nonzero(gains.get("channel_stiffness", 0.0)) or
+                                          _nonzero(gains.get("channel_damping", 0.0)))
+        self.__dict__["_fields"] = core_env.make_fields(self.env_spec(*self._fields_on()), task, gains)
+        self.goal = goal_at(task, self._time()).shown
+        self.__dict__["_goal_ref"] = self.goal
+
+    def _task_reset_options(self, batch_size: int, options: dict) -> dict:
+        """Reset options passed to the task (subclasses add theirs)."""
+        return options
+
+    def _field_defaults(self) -> dict:
+        """Default per-trial force-field gains (the force-field environments' constructor values)."""
+        return {}
 
     def _parse_options(self, options: dict | None) -> tuple[int, Any, bool]:
         options = {} if options is None else options
@@ -211,25 +543,37 @@ class Environment(gym.Env, RecordedModule):
 
     def _start_episode(self, batch_size: int, deterministic: bool):
         """Fill the delay buffers, then return the first (obs, info)."""
+        batch_size = self.states["joint"].shape[0]
         action = torch.zeros((batch_size, self.action_space.shape[0])).to(self.device)
-        self.obs_buffer["proprioception"] = [self.get_proprioception()] * len(self.obs_buffer["proprioception"])
-        self.obs_buffer["vision"] = [self.get_vision()] * len(self.obs_buffer["vision"])
-        self.obs_buffer["action"] = [action] * self.action_frame_stacking
+        if self._stock():
+            obs = self._core_start(deterministic)
+        else:
+            self.__dict__["_buffer"] = None
+            self.obs_buffer["proprioception"] = [self.get_proprioception()] * self.proprioception_delay
+            self.obs_buffer["vision"] = [self.get_vision()] * self.vision_delay
+            self.obs_buffer["action"] = [action] * self.action_frame_stacking
+            obs = self.get_obs(deterministic=deterministic)
         action = action if self.differentiable else self.detach(action)
-        obs = self.get_obs(deterministic=deterministic)
-        info = {"states": self._maybe_detach_states(), "action": action, "noisy action": action,
-                "goal": self.goal if self.differentiable else self.detach(self.goal)}
-        return obs, info
+        return obs, self._info(action, action)
+
+    def _core_start(self, deterministic: bool):
+        """The core's buffer fill and first observation, with MotorNet's noise draws."""
+        spec, params = self.env_spec(*self._fields_on()), self.env_params()
+        noise = ("proprio", "vision") + (() if deterministic else ("obs",))
+        draws = numpy_draws(core_env.start_draws(spec, self.states["joint"].shape[0], noise), self.np_random,
+                            self.device)
+        state, obs = core_env.start(spec, params, self.effector.core_state(), self._task_for_goal(), self._fields,
+                                    draws)
+        self.__dict__["_buffer"] = state.buffer
+        return obs if self.differentiable else self.detach(obs)
 
     # ================================================================== less often overridden
     def update_obs_buffer(self, action: torch.Tensor | None = None) -> None:
         """Shift every delay buffer by one frame, appending the current proprioception and vision (and
         ``action``, reshaped to (batch, n_muscles), if given)."""
-        self.obs_buffer["proprioception"] = self.obs_buffer["proprioception"][1:] + [self.get_proprioception()]
-        self.obs_buffer["vision"] = self.obs_buffer["vision"][1:] + [self.get_vision()]
-        if action is not None:
-            frame = action.reshape(-1, self.action_space.shape[0])
-            self.obs_buffer["action"] = self.obs_buffer["action"][1:] + [frame]
+        frame = None if action is None else action.reshape(-1, self.action_space.shape[0])
+        self.__dict__["_buffer"] = sensory.update_buffer(self.__dict__["_buffer"], self.get_proprioception(),
+                                                         self.get_vision(), frame)
 
     @property
     def muscle(self) -> Any:
@@ -302,8 +646,9 @@ class Environment(gym.Env, RecordedModule):
 
     def get_attributes(self) -> tuple[list[str], list]:
         """Names and values of the public non-callable attributes, without spaces, the effector,
-        muscle, skeleton, RNG, states, goal and buffers."""
-        blacklist = ["effector", "muscle", "skeleton", "np_random", "states", "goal", "obs_buffer", "unwrapped"]
+        muscle, skeleton, RNG, states, goal, buffers and the core task."""
+        blacklist = ["effector", "muscle", "skeleton", "np_random", "states", "goal", "obs_buffer", "unwrapped",
+                     "task", "task_name"]
         attributes = [a for a in dir(self) if not a.startswith("_") and not callable(getattr(self, a))
                       and a not in blacklist and not isinstance(getattr(self, a), gym.spaces.Space)]
         return attributes, [getattr(self, a) for a in attributes]
@@ -338,38 +683,90 @@ class Environment(gym.Env, RecordedModule):
 
     def _move_tensors(self, move):
         self.goal = move(self.goal)
-        self.obs_buffer = {k: [move(v) for v in frames] for k, frames in self.obs_buffer.items()}
-
+        self.__dict__.pop(CACHE_PREFIX + "time", None)
+        for key in ("_buffer", "_task_state"):
+            value = self.__dict__.get(key)
+            if value is not None:
+                self.__dict__[key] = move(value) if torch.is_tensor(value) else type(value)(*map(move, value))
+        if self.__dict__.get("_fields") is not None:
+            self.__dict__["_fields"] = type(self._fields)(*map(move, self._fields))
+        self.__dict__["_goal_ref"] = self.goal
 
 
 class RandomTargetReach(Environment):
     """Reach from a random start to a random target, both drawn uniformly in joint space; the goal
     (first ``space_dim`` observation entries) is noiseless.
 
+    Draws, at each reset: the start joint states (if not given), then (batch, dof) target joint states.
+
     Args:
         *args, **kwargs: passed to :class:`Environment`.
     """
+
+    task_name = "random_reach"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.obs_noise[: self.skeleton.space_dim] = [0.0] * self.skeleton.space_dim
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start episodes with random start states (unless given) and random fingertip targets.
-
-        Draws, in order: the start joint states (if not given), then (batch, dof) target joint states.
-        Same arguments and returns as :meth:`Environment.reset`.
-        """
-        self._set_generator(seed=seed)
-        batch_size, joint_state, deterministic = self._parse_options(options)
-        self.effector.reset(options={"batch_size": batch_size, "joint_state": joint_state})
-        targets = self.effector.draw_random_uniform_states(batch_size)
-        self.goal = self.joint2cartesian(targets).chunk(2, dim=-1)[0]
-        self.elapsed = 0.0
-        return self._start_episode(batch_size, deterministic)
-
 
 # ====================================================================== helpers
+def numpy_draws(draws, rng: np.random.Generator, device=None) -> dict[str, torch.Tensor]:
+    """Sample core draw blocks (:class:`~motornet_fn.core.tasks.Draw`) from a numpy Generator, in order, as
+    MotorNet draws them (``uniform``, ``integers``, ``normal``)."""
+    out = {}
+    for d in draws:
+        if d.kind == "uniform":
+            x = rng.uniform(size=d.shape)
+        elif d.kind == "integers":
+            x = rng.integers(d.low, d.high, size=d.shape)
+        else:
+            x = rng.standard_normal(size=d.shape)
+        out[d.name] = torch.tensor(x, dtype=torch.float32, device=device)
+    return out
+
+
+def core_cartesian(pos: torch.Tensor, vel: torch.Tensor):
+    from motornet_fn.core.types import CartesianState
+
+    return CartesianState(pos, vel)
+
+
+_LAYOUT_STEPS: dict = {}
+
+
+def compiled_env_layout_step(spec: core_env.EnvSpec):
+    """The core environment step of ``spec`` on MotorNet's effector-state layouts, compiled:
+    ``(params, joint, muscle, geometry, state without its effector, action, draws, loads) ->
+    (new state, (joint, cartesian, muscle, geometry), obs, info)``."""
+    if spec not in _LAYOUT_STEPS:
+        from motornet_fn.core.compiled import compile_function
+        from motornet_fn.effector import from_layouts, to_layouts
+
+        e = spec.effector
+
+        def step(params, joint, muscle, geometry, rest, action, draws, loads):
+            state = rest._replace(effector=from_layouts(e, joint, muscle, geometry))
+            new, obs, info = core_env.step(spec, params, state, action, draws, loads)
+            return new, to_layouts(e, params.effector, new.effector), obs, info
+
+        _LAYOUT_STEPS[spec] = compile_function(step, None, "environment step", lambda *a: (
+            f"environment step ({spec.task.name}, {e.skeleton.name}/{e.muscle.name}, batch {a[1].shape[0]})"))
+    return _LAYOUT_STEPS[spec]
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, (list, tuple, np.ndarray)) else value
+
+
+def _nonzero(value: Any) -> bool:
+    return bool(np.any(np.asarray(_numpy(value), dtype=np.float64) != 0))
+
+
+def _flat(value: Any) -> tuple:
+    return tuple(np.asarray(_numpy(value), dtype=np.float64).reshape(-1).tolist())
+
+
 def _numpy(x: Any) -> Any:
     return x.detach().cpu().numpy() if torch.is_tensor(x) else x
 
@@ -407,7 +804,7 @@ def _per_channel(name: str, noise: Any, n: int) -> list:
     return flat.tolist()
 
 
-__all__ = ["Environment", "RandomTargetReach"]
+__all__ = ["Environment", "RandomTargetReach", "ObsBuffer", "numpy_draws", "compile_default"]
 
 
 def __getattr__(name: str):

@@ -28,9 +28,11 @@ from motornet_fn.core.muscles.thelen import CE_AF, CE_FMLEN, CE_GAMMA, PE_K, PE_
 from motornet_fn.core.types import geometry_from_tensor, muscle_to_tensor
 
 _ACTIVATION_FIELDS = ("min_activation", "tau_activation", "tau_deactivation")
-#: MotorNet's state names of the Hill-type muscles with a force-velocity term (MuJoCo, Kistemaker, Thelen)
-_HILL_STATE_NAMES = ("activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
-                     "force-velocity CE", "force")
+
+
+def _activation_default(model: str, name: str) -> float:
+    """A core muscle model's default activation parameter (the constructors' defaults come from the core)."""
+    return core_muscles.MUSCLES[model].activation_defaults[name]
 
 
 def _f32(value: Any) -> torch.Tensor:
@@ -59,8 +61,10 @@ class Muscle(RecordedModule):
     #: core class implementing a stock subclass's physics; None means "no core model".
     _core_class: ClassVar[type | None] = None
 
-    def __init__(self, input_dim: int = 1, output_dim: int = 1, min_activation: float = 0.0,
-                 tau_activation: float = 0.015, tau_deactivation: float = 0.05):
+    def __init__(self, input_dim: int = 1, output_dim: int = 1,
+                 min_activation: float = core_muscles.MuscleModel.activation_defaults["min_activation"],
+                 tau_activation: float = core_muscles.MuscleModel.activation_defaults["tau_activation"],
+                 tau_deactivation: float = core_muscles.MuscleModel.activation_defaults["tau_deactivation"]):
         super().__init__()
         self._device = torch.device("cpu")
         self.__name__ = type(self).__name__
@@ -70,14 +74,19 @@ class Muscle(RecordedModule):
         self.register_buffer("min_activation", _f32(min_activation))
         self.register_buffer("tau_activation", _f32(tau_activation))
         self.register_buffer("tau_deactivation", _f32(tau_deactivation))
-        self.to_build_dict = {"max_isometric_force": []}
-        self.to_build_dict_default = {}
         self.dt = None
         self.n_muscles = None
         for name in ("max_iso_force", "vmax", "l0_se", "l0_ce", "l0_pe"):
             self.register_buffer(name, None)
         self.built = False
         self.core_model = None if self._core_class is None else self._core_class()
+        # the model's metadata lives in the core model: state names, add_muscle keywords and their defaults
+        model = self.core_model
+        if model is not None:
+            self.state_name = list(model.state_names)
+            self.state_dim = len(self.state_name)
+        self.to_build_dict = {k: [] for k in (model.build_keys if model else ("max_isometric_force",))}
+        self.to_build_dict_default = dict(model.build_defaults) if model else {}
 
     # ------------------------------------------------------------------ core parameters
     def _core_param_values(self) -> dict:
@@ -230,8 +239,6 @@ class ReluMuscle(Muscle):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.__name__ = "ReluMuscle"
-        self.state_name = ["activation", "muscle length", "muscle velocity", "force"]
-        self.state_dim = len(self.state_name)
 
     def _get_initial_muscle_state(self, batch_size, geometry_state):
         # minimum activation but zero force, as MotorNet
@@ -251,18 +258,13 @@ class MujocoHillMuscle(Muscle):
 
     _core_class = core_muscles.MujocoHillMuscle
 
-    def __init__(self, min_activation: float = 0.0, passive_forces: float = 1.0, tau_activation: float = 0.01,
-                 tau_deactivation: float = 0.04, **kwargs):
+    def __init__(self, min_activation: float = _activation_default("MujocoHillMuscle", "min_activation"),
+                 passive_forces: float = core_muscles.MujocoHillMuscle.defaults["passive_forces"],
+                 tau_activation: float = _activation_default("MujocoHillMuscle", "tau_activation"),
+                 tau_deactivation: float = _activation_default("MujocoHillMuscle", "tau_deactivation"), **kwargs):
         super().__init__(min_activation=min_activation, tau_activation=tau_activation,
                          tau_deactivation=tau_deactivation, **kwargs)
         self.__name__ = "MujocoHillMuscle"
-        self.state_name = list(_HILL_STATE_NAMES)
-        self.state_dim = len(self.state_name)
-        self.to_build_dict = {"max_isometric_force": [], "optimal_muscle_length": [], "tendon_length": [],
-                              "normalized_slack_muscle_length": [], "lmin": [], "lmax": [], "vmax": [], "fvmax": []}
-        self.to_build_dict_default = {"normalized_slack_muscle_length": 1.3, "lmin": 0.5, "lmax": 1.6, "vmax": 1.5,
-                                      "fvmax": 1.2}
-        self.built = False
         self._passive_forces = passive_forces
 
     @property
@@ -332,11 +334,9 @@ class RigidTendonHillMuscle(Muscle):
 
     _core_class = core_muscles.RigidTendonHillMuscle
 
-    def __init__(self, min_activation: float = 0.001, **kwargs):
+    def __init__(self, min_activation: float = _activation_default("RigidTendonHillMuscle", "min_activation"), **kwargs):
         super().__init__(min_activation=min_activation, **kwargs)
         self.__name__ = "RigidTendonHillMuscle"
-        self.state_name = list(_HILL_STATE_NAMES)
-        self.state_dim = len(self.state_name)
         # model constants (Kistemaker et al. 2010), as MotorNet exposes them
         self.pe_k = 5.0
         self.pe_1 = self.pe_k / 0.66
@@ -346,10 +346,6 @@ class RigidTendonHillMuscle(Muscle):
         self.register_buffer("k_pe", None)
         self.s_as, self.f_iso_n_den, self.k_se, self.q_crit, self.min_flce = S_AS, F_ISO_N_DEN, K_SE, Q_CRIT, MIN_FLCE
         self.b_rel_st_den = 5e-3 - self.q_crit
-        self.to_build_dict = {"max_isometric_force": [], "tendon_length": [], "optimal_muscle_length": [],
-                              "normalized_slack_muscle_length": []}
-        self.to_build_dict_default = {"normalized_slack_muscle_length": 1.4}
-        self.built = False
 
     def build(self, timestep, max_isometric_force, tendon_length, optimal_muscle_length,
               normalized_slack_muscle_length):
@@ -392,11 +388,9 @@ class RigidTendonHillMuscleThelen(Muscle):
 
     _core_class = core_muscles.RigidTendonHillMuscleThelen
 
-    def __init__(self, min_activation: float = 0.001, **kwargs):
+    def __init__(self, min_activation: float = _activation_default("RigidTendonHillMuscleThelen", "min_activation"), **kwargs):
         super().__init__(min_activation=min_activation, **kwargs)
         self.__name__ = "RigidTendonHillMuscleThelen"
-        self.state_name = list(_HILL_STATE_NAMES)
-        self.state_dim = len(self.state_name)
         self.register_buffer("pe_k", _f32(PE_K))
         self.register_buffer("pe_1", self.pe_k / PE_STRAIN)
         self.register_buffer("pe_den", torch.exp(self.pe_k) - 1)
@@ -405,10 +399,6 @@ class RigidTendonHillMuscleThelen(Muscle):
         self.register_buffer("ce_fmlen", _f32(CE_FMLEN))
         for name in ("musculotendon_slack_len", "ce_0", "ce_1", "ce_2", "ce_3", "ce_4", "ce_5"):
             self.register_buffer(name, None)
-        self.to_build_dict = {"max_isometric_force": [], "tendon_length": [], "optimal_muscle_length": [],
-                              "normalized_slack_muscle_length": []}
-        self.to_build_dict_default = {"normalized_slack_muscle_length": 1.0}
-        self.built = False
 
     def build(self, timestep, max_isometric_force, tendon_length, optimal_muscle_length,
               normalized_slack_muscle_length):
@@ -446,13 +436,9 @@ class CompliantTendonHillMuscle(RigidTendonHillMuscle):
 
     _core_class = core_muscles.CompliantTendonHillMuscle
 
-    def __init__(self, min_activation: float = 0.01, **kwargs):
+    def __init__(self, min_activation: float = _activation_default("CompliantTendonHillMuscle", "min_activation"), **kwargs):
         super().__init__(min_activation=min_activation, **kwargs)
         self.__name__ = "CompliantTendonHillMuscle"
-        self.state_name = ["activation", "muscle length", "muscle velocity", "force-length PE", "force-length SE",
-                           "active force", "force"]
-        self.state_dim = len(self.state_name)
-        self.built = False
 
     def _ode(self, excitation, muscle_state):
         activation = muscle_state[:, 0:1, :]

@@ -22,6 +22,7 @@ from motornet_fn.core.skeletons.base import as_vector, check_bounds, clip_joint
 from motornet_fn.core.types import JointState, joint_from_tensor
 
 Bound = Union[float, list, tuple, np.ndarray, torch.Tensor]
+_ARM = core_skeletons.TWO_DOF_ARM_DEFAULTS  # MotorNet's TwoDofArm defaults, held by the core model
 _CLIP_METHODS = ("clip", "clip_method", "clip_position", "clip_velocity")
 
 
@@ -321,11 +322,11 @@ class TwoDofArm(Skeleton):
 
     _core_class = core_skeletons.TwoDofArm
 
-    def __init__(self, name: str = "two_dof_arm", m1: float = 1.864572, m2: float = 1.534315,
-                 l1g: float = 0.180496, l2g: float = 0.181479, i1: float = 0.013193, i2: float = 0.020062,
-                 l1: float = 0.309, l2: float = 0.26, viscosity: float = 0.0, **kwargs):
-        lower = kwargs.pop("pos_lower_bound", list(np.deg2rad([0.0, 0.0])))
-        upper = kwargs.pop("pos_upper_bound", list(np.deg2rad([140.0, 160.0])))
+    def __init__(self, name: str = "two_dof_arm", m1: float = _ARM["m1"], m2: float = _ARM["m2"],
+                 l1g: float = _ARM["l1g"], l2g: float = _ARM["l2g"], i1: float = _ARM["i1"], i2: float = _ARM["i2"],
+                 l1: float = _ARM["l1"], l2: float = _ARM["l2"], viscosity: float = _ARM["viscosity"], **kwargs):
+        lower = kwargs.pop("pos_lower_bound", list(np.deg2rad(core_skeletons.TWO_DOF_ARM_BOUNDS_DEG[0])))
+        upper = kwargs.pop("pos_upper_bound", list(np.deg2rad(core_skeletons.TWO_DOF_ARM_BOUNDS_DEG[1])))
         self.m1, self.m2 = m1, m2
         self.L1g, self.L2g = kwargs.get("L1g", l1g), kwargs.get("L2g", l2g)
         self.I1, self.I2 = kwargs.get("I1", i1), kwargs.get("I2", i2)

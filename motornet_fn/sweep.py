@@ -227,7 +227,7 @@ def _typed(value, hint, where: str, fail):
         if t is not type(None) and isinstance(value, t):
             return value
     names = [{"NoneType": "'none'", "str": "a string", "int": "an integer", "float": "a number",
-              "bool": "true/false", "list": "a list"}.get(t.__name__, t.__name__) for t in allowed]
+              "bool": "true/false", "list": "a list", "dict": "a table"}.get(t.__name__, t.__name__) for t in allowed]
     fail(f"{where}: expected {' or '.join(names)}, got {value!r}")
 
 
@@ -262,6 +262,8 @@ def _format(value) -> str:
         return str(value).lower()
     if isinstance(value, list):
         return ",".join(_format(v) for v in value)
+    if isinstance(value, dict):  # task_options = {n_targets = 4} -> n_targets-4
+        return ",".join(f"{k}-{_format(v)}" for k, v in sorted(value.items()))
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -639,7 +641,7 @@ def summary_rows(spec: SweepSpec, out: Path, outcomes: list[Outcome]) -> list[di
 
 
 def _cell(value) -> str:
-    return "" if value is None else json.dumps(value) if isinstance(value, list) else str(value)
+    return "" if value is None else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
 def write_summary(spec: SweepSpec, out: Path, outcomes: list[Outcome]) -> tuple[Path, Path]:

@@ -107,7 +107,7 @@ def test_bad_arguments_are_named():
     eff = mn.effector.ReluPointMass24()
     with pytest.raises(ValueError, match="radius must be > 0 m, got -1"):
         CentreOutReach(eff, radius=-1)
-    with pytest.raises(ValueError, match=r"exceeds max_ep_duration=0.3 s"):
+    with pytest.raises(ValueError, match=r"exceeds the episode duration of 0.3 s"):
         DelayedReach(mn.effector.ReluPointMass24(), max_ep_duration=0.3, go_delay_range=(0.2, 0.4))
     with pytest.raises(ValueError, match="max_load must be >= 0 N, got -2"):
         RandomTargetReachWithLoads(mn.effector.ReluPointMass24(), max_load=-2)

@@ -69,6 +69,7 @@ BAD_SPECS = [
     ("seeds = 2\n[base]\nseed = 3", "base.seed: set by the top-level 'seeds' key"),
     ('seeds = 2\nanalyze = "yes"', "analyze: expected true or false, got 'yes'"),
     ('seeds = 2\n[grid]\neffector = ["Octopus"]', "condition effector=Octopus: effector must be one of"),
+    ("seeds = 2\n[base]\ntask_options = 4", "base.task_options: expected a table, got 4"),
     ("seeds = 2\n[[conditions]]\nlr = 0.1\n[grid]\nlr = [0.2]", "conditions[0].lr: also in [grid]"),
     ("seeds = 1\n[grid]\nlr = [0.1, 0.1]", "two conditions are both 'lr=0.1'"),
     ("seeds = = 2", "not valid TOML"),
@@ -100,25 +101,27 @@ def test_missing_spec_and_bad_arguments(tmp_path, capsys):
 
 def test_conditions_are_the_grid_crossed_with_the_overrides_and_named_from_them():
     spec = sweep.parse_spec({
-        "seeds": [3, 4, 5], "base": {"n_batches": 7, "lr": 0.01},
-        "grid": {"hidden_size": [16, 64], "start_posture": [[0.5, 1.0]]},
+        "seeds": [3, 4, 5], "base": {"n_batches": 7, "lr": 0.01, "task": "centre_out"},
+        "grid": {"hidden_size": [16, 64], "task_options": [{"start_posture": [0.5, 1.0], "n_targets": 4}]},
         "conditions": [{"effector": "RigidTendonArm26", "muscle": "RigidTendonHillMuscle"},
                        {"truncate_every": "none"}],
     })
     conditions = spec.expand()
+    options = "task_options=n_targets-4,start_posture-0.5,1.0"
     assert [c.name for c in conditions] == [
-        "effector=RigidTendonArm26_hidden_size=16_muscle=RigidTendonHillMuscle_start_posture=0.5,1.0",
-        "effector=RigidTendonArm26_hidden_size=64_muscle=RigidTendonHillMuscle_start_posture=0.5,1.0",
-        "hidden_size=16_start_posture=0.5,1.0_truncate_every=none",
-        "hidden_size=64_start_posture=0.5,1.0_truncate_every=none",
+        f"effector=RigidTendonArm26_hidden_size=16_muscle=RigidTendonHillMuscle_{options}",
+        f"effector=RigidTendonArm26_hidden_size=64_muscle=RigidTendonHillMuscle_{options}",
+        f"hidden_size=16_{options}_truncate_every=none",
+        f"hidden_size=64_{options}_truncate_every=none",
     ]
     c = conditions[1].config
     assert (c.seed, c.ensemble_size, c.n_batches, c.lr, c.hidden_size) == (3, 3, 7, 0.01, 64)
+    assert c.task_options == {"start_posture": [0.5, 1.0], "n_targets": 4}
     assert conditions[2].config.truncate_every is None and conditions[2].config.effector == "ReluPointMass24"
     assert sweep.condition_name({}) == "base"
     assert sweep.condition_name({"effector": "a/b c", "lr": 3e-05}) == "effector=a-b-c_lr=3e-05"
-    long = sweep.condition_name({"start_posture": [0.123456789] * 40})
-    assert len(long) <= 120 and long != sweep.condition_name({"start_posture": [0.123456788] * 40})
+    long = sweep.condition_name({"task_options": {"goal": [0.123456789] * 40}})
+    assert len(long) <= 120 and long != sweep.condition_name({"task_options": {"goal": [0.123456788] * 40}})
 
 
 def test_changed_keys_name_what_differs():

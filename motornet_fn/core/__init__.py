@@ -16,8 +16,10 @@ from motornet_fn.core.build import (
 from motornet_fn.core.effector import (
     INTEGRATORS, ContinuousState, EffectorDerivative, EffectorParams, EffectorSpec, cartesian, compute_geometry,
     continuous_derivative, euler_step, from_continuous, generalized_force, initial_state, motornet_derivative,
-    motornet_update, rk4_motornet_step, rk4_step, rollout, step, to_continuous,
+    motornet_update, rk4_motornet_step, rk4_step, step, to_continuous,
 )
+from motornet_fn.core.engine import Trace, rollout, run_episode
+from motornet_fn.core import env, engine, tasks
 from motornet_fn.core import analysis, sweeps
 from motornet_fn.core.analysis import (
     Linearisation, MuscleJacobians, MusclePoint, action_names, autodiff_geometry, endpoint_jacobian, linearise,

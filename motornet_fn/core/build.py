@@ -19,6 +19,17 @@ ARM26_MAX_FORCE = (838.0, 1207.0, 1422.0, 1549.0, 414.0, 603.0)
 ARM26_OPTIMAL_LENGTH = (0.134, 0.140, 0.092, 0.093, 0.137, 0.127)
 ARM26_TENDON_RIGID = (0.039, 0.066, 0.172, 0.187, 0.204, 0.217)
 ARM26_TENDON_COMPLIANT = (0.070, 0.070, 0.172, 0.187, 0.204, 0.217)
+#: joint position bounds of the Arm26 effectors and Reacher (shoulder, elbow), degrees
+ARM26_BOUNDS_DEG = ((0.0, 0.0), (135.0, 155.0))
+#: FreePointMass24's position bounds (m)
+FREE_POINT_MASS_BOUNDS = (-0.6, 0.6)
+#: corners of ReluPointMass24's muscle anchors (m) by muscle name; the other end is on the mass
+RELU_POINT_MASS_CORNERS = {"UpperRight": (2, 2), "UpperLeft": (-2, 2), "LowerRight": (2, -2), "LowerLeft": (-2, -2)}
+#: constant moment arms (dof, 4) and muscle names of Reacher and FreePointMass24
+REACHER_ARMS = (("sf", "se", "ef", "ee"), ((-1.0, 1.0, 0.0, 0.0), (0.0, 0.0, -1.0, 1.0)))
+FREE_POINT_MASS_ARMS = (("r", "u", "l", "d"), ((-1.0, 0.0, 1.0, 0.0), (0.0, -1.0, 0.0, 1.0)))
+#: default max isometric force of the constant-moment-arm effectors (N)
+CONSTANT_ARM_FORCE = 1000.0
 
 
 def resolve_muscle(muscle: str | MuscleModel) -> MuscleModel:
@@ -146,17 +157,22 @@ def relu_point_mass24(dt: float = 0.01, max_isometric_force: float = 500.0, mass
                       dtype=torch.float32, device=None, **muscle_defaults):
     """MotorNet's ReluPointMass24: a 2D point mass pulled by 4 ReLU muscles in an X."""
     skeleton = PointMass(2)
-    corners = {"UpperRight": (2, 2), "UpperLeft": (-2, 2), "LowerRight": (2, -2), "LowerLeft": (-2, -2)}
     paths = [dict(name=n, path_fixation_body=[0, 1], path_coordinates=[c, (0, 0)], max_isometric_force=max_isometric_force)
-             for n, c in corners.items()]
+             for n, c in RELU_POINT_MASS_CORNERS.items()]
     return path_effector(skeleton, "ReluMuscle", paths, skeleton.make_params(mass=mass, dtype=dtype, device=device),
                          dt, n_ministeps, integrator, damping, muscle_defaults, dtype=dtype, device=device)
+
+
+def arm26_skeleton_params(dtype=torch.float32, device=None):
+    """The Arm26 TwoDofArm (Nijhof & Kouwenhoven 2000) with its position bounds."""
+    return TwoDofArm().make_params(dtype=dtype, device=device, pos_lower_bound=np.deg2rad(ARM26_BOUNDS_DEG[0]),
+                                   pos_upper_bound=np.deg2rad(ARM26_BOUNDS_DEG[1]), **ARM26_SKELETON)
 
 
 def _constant_arm_effector(skeleton, skeleton_params, muscle, names, moment_arm, muscle_kwargs, dt, n_ministeps,
                            integrator, damping, dtype, device):
     model = resolve_muscle(muscle)
-    kwargs = {"max_isometric_force": [1000.0] * 4, **(muscle_kwargs or {})}
+    kwargs = {"max_isometric_force": [CONSTANT_ARM_FORCE] * 4, **(muscle_kwargs or {})}
     spec = EffectorSpec(skeleton, model, ConstantMomentArmGeometry(), float(dt), n_ministeps,
                         check_integrator(integrator), tuple(names), init_dt=float(dt))
     params = EffectorParams(
@@ -173,10 +189,9 @@ def reacher(muscle: str | MuscleModel = "RigidTendonHillMuscle", dt: float = 0.0
     """MotorNet's Reacher: Arm26 skeleton with 4 constant-moment-arm muscles (sf, se, ef, ee)."""
     skeleton = TwoDofArm()
     if skeleton_params is None:
-        skeleton_params = skeleton.make_params(dtype=dtype, device=device, pos_lower_bound=np.deg2rad([0, 0]),
-                                               pos_upper_bound=np.deg2rad([135, 155]), **ARM26_SKELETON)
-    arms = [[-1.0, 1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 1.0]]
-    return _constant_arm_effector(skeleton, skeleton_params, muscle, ("sf", "se", "ef", "ee"), arms, muscle_kwargs,
+        skeleton_params = arm26_skeleton_params(dtype, device)
+    names, arms = REACHER_ARMS
+    return _constant_arm_effector(skeleton, skeleton_params, muscle, names, arms, muscle_kwargs,
                                   dt, n_ministeps, integrator, damping, dtype, device)
 
 
@@ -186,10 +201,10 @@ def free_point_mass24(muscle: str | MuscleModel = "RigidTendonHillMuscle", dt: f
     """MotorNet's FreePointMass24: 2D point mass, 4 constant-moment-arm muscles (r, u, l, d)."""
     skeleton = PointMass(2)
     if skeleton_params is None:
-        skeleton_params = skeleton.make_params(mass=1.0, pos_lower_bound=-0.6, pos_upper_bound=0.6, dtype=dtype,
-                                               device=device)
-    arms = [[-1.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 1.0]]
-    return _constant_arm_effector(skeleton, skeleton_params, muscle, ("r", "u", "l", "d"), arms, muscle_kwargs,
+        skeleton_params = skeleton.make_params(mass=1.0, pos_lower_bound=FREE_POINT_MASS_BOUNDS[0],
+                                               pos_upper_bound=FREE_POINT_MASS_BOUNDS[1], dtype=dtype, device=device)
+    names, arms = FREE_POINT_MASS_ARMS
+    return _constant_arm_effector(skeleton, skeleton_params, muscle, names, arms, muscle_kwargs,
                                   dt, n_ministeps, integrator, damping, dtype, device)
 
 
@@ -197,8 +212,7 @@ def _arm26(muscle, compliant, dt, integrator, n_ministeps, damping, muscle_kwarg
     model = resolve_muscle(muscle)
     skeleton = TwoDofArm()
     if skeleton_params is None:
-        skeleton_params = skeleton.make_params(dtype=dtype, device=device, pos_lower_bound=np.deg2rad([0, 0]),
-                                               pos_upper_bound=np.deg2rad([135, 155]), **ARM26_SKELETON)
+        skeleton_params = arm26_skeleton_params(dtype, device)
     fixed = {
         "max_isometric_force": ARM26_MAX_FORCE,
         "tendon_length": ARM26_TENDON_COMPLIANT if compliant else ARM26_TENDON_RIGID,

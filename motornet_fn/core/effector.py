@@ -28,7 +28,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 
 from motornet_fn.core import integrators
-from motornet_fn.core.tree import tree_map, tree_stack
+from motornet_fn.core.tree import tree_map
 from motornet_fn.core.types import EffectorState, Geometry, JointState, Loads
 
 
@@ -249,23 +249,3 @@ def step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, actio
     for _ in range(spec.n_ministeps):
         state = integrate(spec, params, state, action, loads, spec.minidt)
     return state
-
-
-def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, actions: torch.Tensor,
-            loads: Loads | None = None, time_varying_loads: bool = False) -> EffectorState:
-    """Step through an action sequence.
-
-    Args:
-        actions: (T, ..., n_muscles).
-        loads: constant loads, or (with ``time_varying_loads=True``) loads whose fields carry a
-            leading time dim T.
-
-    Returns:
-        EffectorState with a leading time dim of T + 1 (index 0 is ``state``).
-    """
-    states = [state]
-    for t in range(actions.shape[0]):
-        step_loads = tree_map(lambda x: x[t], loads) if (loads is not None and time_varying_loads) else loads
-        state = step(spec, params, state, actions[t], step_loads)
-        states.append(state)
-    return tree_stack(states)

@@ -8,6 +8,9 @@ f = k (v_y, -v_x): clockwise for k > 0 (a reach straight "up" (+y) is pushed to 
 Force channel (Scheidt et al. 2000): a stiff, damped spring that keeps the endpoint on the line
 through ``origin`` along ``direction``: f = -(K d + D d') n, where n is the unit normal to the line and
 d = (x - origin) . n the signed distance.
+
+Environments (:mod:`motornet_fn.core.env`) carry per-trial fields in their state; open-loop rollouts
+take an :class:`Intervention` (:func:`motornet_fn.core.engine.rollout`).
 """
 from __future__ import annotations
 
@@ -17,8 +20,7 @@ import torch
 
 from motornet_fn.core import effector as eff
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
-from motornet_fn.core.tree import tree_stack
-from motornet_fn.core.types import EffectorState, Loads
+from motornet_fn.core.types import EffectorState
 
 
 class Intervention(NamedTuple):
@@ -67,28 +69,25 @@ def channel_force(position, velocity, origin, direction, stiffness, damping) -> 
     return -(stiffness * distance + damping * rate).unsqueeze(-1) * normal
 
 
-def intervention_loads(spec: EffectorSpec, params: EffectorParams, state: EffectorState,
-                       intervention: Intervention, t: int) -> Loads:
-    """Loads held over step t: fields evaluated at the state entering the step, plus the schedules."""
+def field_force(spec: EffectorSpec, params: EffectorParams, state: EffectorState,
+                intervention: Intervention) -> torch.Tensor:
+    """Endpoint force (..., space_dim) of the curl field and the channel at the state entering a step."""
     tip = eff.cartesian(spec, params, state.joint)
-    endpoint = intervention.endpoint_force[t] + curl_force(tip.vel, intervention.curl_gain) + channel_force(
+    return curl_force(tip.vel, intervention.curl_gain) + channel_force(
         tip.pos, tip.vel, intervention.channel_origin, intervention.channel_direction,
         intervention.channel_stiffness, intervention.channel_damping)
-    return Loads(endpoint, intervention.joint_force[t])
 
 
 def rollout_with_intervention(spec: EffectorSpec, params: EffectorParams, state: EffectorState,
                               actions: torch.Tensor, intervention: Intervention) -> EffectorState:
-    """Like :func:`motornet_fn.core.effector.rollout`, with fields and schedules applied every step.
+    """:func:`motornet_fn.core.engine.rollout` with fields and schedules applied every step.
 
     Returns:
         EffectorState with a leading time dim T + 1.
     """
-    states = [state]
-    for t in range(actions.shape[0]):
-        state = eff.step(spec, params, state, actions[t], intervention_loads(spec, params, state, intervention, t))
-        states.append(state)
-    return tree_stack(states)
+    from motornet_fn.core.engine import rollout
+
+    return rollout(spec, params, state, actions, intervention=intervention)
 
 
 def pulse(n_steps: int, start: torch.Tensor, duration: int, force: torch.Tensor) -> torch.Tensor:
@@ -99,5 +98,5 @@ def pulse(n_steps: int, start: torch.Tensor, duration: int, force: torch.Tensor)
     return on.unsqueeze(-1).to(force.dtype) * force
 
 
-__all__ = ["Intervention", "no_intervention", "curl_force", "channel_force", "intervention_loads",
+__all__ = ["Intervention", "no_intervention", "curl_force", "channel_force", "field_force",
            "rollout_with_intervention", "pulse"]

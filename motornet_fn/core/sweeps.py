@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 import torch
 from torch.func import vmap
 
-from motornet_fn.core.effector import EffectorParams, EffectorSpec, initial_state, rollout, step
+from motornet_fn.core.effector import EffectorParams, EffectorSpec, initial_state, step
+from motornet_fn.core.engine import rollout
 from motornet_fn.core.tree import tree_map, tree_stack
 from motornet_fn.core.types import EffectorState, JointState, Loads
 

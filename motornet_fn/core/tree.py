@@ -12,6 +12,16 @@ def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     return pytree.tree_map(fn, tree, *rest)
 
 
+def tree_flatten(tree: Any) -> tuple[list, Any]:
+    """(leaves, structure) of a pytree."""
+    return pytree.tree_flatten(tree)
+
+
+def tree_unflatten(leaves: list, spec: Any) -> Any:
+    """Inverse of :func:`tree_flatten`."""
+    return pytree.tree_unflatten(leaves, spec)
+
+
 def tree_leaves(tree: Any) -> list:
     """Leaves of a pytree, in flattening order."""
     return pytree.tree_leaves(tree)
@@ -43,6 +53,11 @@ def tree_where(condition: torch.Tensor, x: Any, y: Any) -> Any:
         return torch.where(c, a, b)
 
     return tree_map(pick, x, y)
+
+
+def tree_detach(tree: Any) -> Any:
+    """Detach every leaf (cuts the gradient, e.g. for truncated backpropagation through time)."""
+    return tree_map(torch.Tensor.detach, tree)
 
 
 def tree_cast(tree: Any, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> Any:

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from motornet_fn.nn.episode import Trace  # noqa: E402
+from motornet_fn.core.engine import Trace  # noqa: E402
 
 
 def plot_losses(loss_log: list, path: str | Path, title: str = "") -> None:

@@ -1,31 +1,40 @@
-"""Training loops over the functional core: one policy, or an ensemble of K policies trained in one
-vectorised pass (``torch.func.stack_module_state`` + ``functional_call`` + ``vmap``).
+"""Training loops over the engine: one policy, or an ensemble of K policies trained in one vectorised
+pass (``torch.func.stack_module_state`` + ``functional_call``; the batch has dims (members, trials) and only
+the policy step is vmapped over the members).
 
 Every ensemble member k has its own seed (``seed + k``) driving its weight initialisation and its own
 data generator, so member k of an ensemble follows the same trajectory as a single run with that seed.
+Batches come from the pure environment (:mod:`motornet_fn.core.env`): a reset per member, with every
+random number drawn up front from the member's generator, then one engine run (eager, or compiled:
+``compile=True`` / ``"auto"``).
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import stack_module_state
 
-from motornet_fn.core import build, tasks
-from motornet_fn.core.interventions import no_intervention
-from motornet_fn.core.tree import tree_map
+from motornet_fn.core import build, engine
+from motornet_fn.core import env as environment
+from motornet_fn.core.compiled import compile_function, warm
+from motornet_fn.core.engine import TRACE_FIELDS, StepInputs, Trace
+from motornet_fn.core.tasks import TASKS, get_task
+from motornet_fn.core.tree import tree_stack
 from motornet_fn.nn import losses as L
-from motornet_fn.nn.episode import TRACE_FIELDS, EpisodeInit, TaskConfig, Trace, draw_noise, run_episode
 from motornet_fn.nn.interrupts import finish_before_interrupt
+from motornet_fn.nn.objective import Batch, auto_compile, member_losses, noise_dim, policy_functions
 from motornet_fn.nn.policies import POLICIES
 
+log = logging.getLogger("motornet_fn.compile")
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-TASKS = ("random_reach", "centre_out", "delayed_reach", "random_reach_loads")
 
 
 @dataclass
@@ -39,6 +48,8 @@ class TrainConfig:
     effector: str = "ReluPointMass24"
     muscle: str | None = None
     task: str = "random_reach"
+    #: options of the task (see ``motornet_fn.core.tasks``), e.g. {"n_targets": 8} for centre_out
+    task_options: dict = field(default_factory=dict)
     n_batches: int = 1000
     batch_size: int = 32
     episode_duration: float = 1.0
@@ -57,23 +68,17 @@ class TrainConfig:
     proprio_noise: float = 0.0
     vision_noise: float = 0.0
     action_noise: float = 0.0
-    n_targets: int = 8
-    reach_radius: float | None = None
-    start_posture: list | None = None
-    target_on: float = 0.1
-    delay_range: list = field(default_factory=lambda: [0.2, 0.4])
-    catch_prob: float = 0.2
-    max_load: float = 5.0
     curl_gain: float = 0.0
     curl_prob: float = 1.0
     seed: int = 0
     ensemble_size: int = 1
     device: str = "cpu"
     dtype: str = "float32"
-    #: run the episode + loss (and its backward) through torch.compile (motornet_fn.nn.compiled); same
-    #: numbers to float rounding, a one-off compile on the first batch. A performance switch only: it
-    #: may differ between a run and its resumption.
-    compile: bool = False
+    #: run the episode + loss (and its backward) through torch.compile: True, False, or "auto" (compile when
+    #: the run is long enough to repay the one-off compilation, see motornet_fn.nn.objective.auto_compile).
+    #: Same numbers to float rounding; a performance switch only: it may differ between a run and its
+    #: resumption.
+    compile: bool | str = "auto"
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -81,7 +86,7 @@ class TrainConfig:
 
         checks = [
             ("effector", self.effector in PREBUILT, f"one of {sorted(PREBUILT)}"),
-            ("task", self.task in TASKS, f"one of {list(TASKS)}"),
+            ("task", self.task in TASKS, f"one of {sorted(TASKS)}"),
             ("policy", self.policy in POLICIES, f"one of {sorted(POLICIES)}"),
             ("loss", self.loss in L.LOSSES, f"one of {sorted(L.LOSSES)}"),
             ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),
@@ -92,19 +97,17 @@ class TrainConfig:
             ("ensemble_size", isinstance(self.ensemble_size, int) and self.ensemble_size >= 1, "an int >= 1"),
             ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "a number > 0"),
             ("episode_duration", self.episode_duration > 0, "a duration > 0 s"),
-            ("n_targets", isinstance(self.n_targets, int) and self.n_targets >= 1, "an int >= 1"),
             ("curl_prob", 0.0 <= self.curl_prob <= 1.0, "a probability in [0, 1]"),
-            ("catch_prob", 0.0 <= self.catch_prob <= 1.0, "a probability in [0, 1]"),
-            ("max_load", self.max_load >= 0, "a force >= 0 N"),
-            ("delay_range", len(self.delay_range) == 2 and 0 <= self.delay_range[0] <= self.delay_range[1],
-             "[min, max] seconds with 0 <= min <= max"),
+            ("compile", self.compile in (True, False, "auto"), 'True, False or "auto"'),
+            ("task_options", isinstance(self.task_options, dict), "a dict of the task's options"),
         ]
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
-        if self.compile and self.truncate_every:
+        if self.compile is True and self.truncate_every:
             raise ValueError(f"compile=True does not support truncate_every (got {self.truncate_every!r}); "
                              f"set truncate_every=None or compile=False")
+        get_task(self.task, **self.task_options)  # unknown or bad task options raise, naming them
 
 
 @dataclass
@@ -130,7 +133,14 @@ def build_effector(config: TrainConfig):
 
 
 class Trainer:
-    """Holds the policies, optimiser, generators and log of a run; ``fit`` trains it."""
+    """Holds the policies, optimiser, generators and log of a run; ``fit`` trains it.
+
+    Attributes:
+        env_spec, env_params: the environment (static spec, parameter pytree) the policies train in.
+        spec, params: its effector's spec and parameters.
+        models: one policy module per member (member k's weights live in :attr:`weights` for ensembles).
+        generators: one torch generator per member: all of its data and noise come from it.
+    """
 
     def __init__(self, config: TrainConfig):
         config.validate()
@@ -138,11 +148,13 @@ class Trainer:
         self.dtype = DTYPES[config.dtype]
         self.device = torch.device(config.device)
         self.spec, self.params = build_effector(config)
-        n_steps = max(1, int(round(config.episode_duration / self.spec.dt)))
-        self.task = TaskConfig(
-            self.spec, n_steps, config.proprio_delay, config.vision_delay, config.action_frames,
-            config.proprio_noise, config.vision_noise, config.action_noise, go_cue=config.task == "delayed_reach",
-        )
+        task = get_task(config.task, **config.task_options)
+        self.env_spec = environment.EnvSpec(
+            self.spec, task, environment.steps_of(config.episode_duration, self.spec.dt), config.proprio_delay,
+            config.vision_delay, config.action_frames, curl=bool(config.curl_gain))
+        self.env_params = environment.make_params(self.env_spec, self.params, config.action_noise,
+                                                  config.proprio_noise, config.vision_noise)
+        self.noise_channels = environment.noisy_channels(self.env_params)
         self.seeds = [config.seed + k for k in range(config.ensemble_size)]
         self.models = [self._make_policy(s) for s in self.seeds]
         self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]
@@ -151,6 +163,7 @@ class Trainer:
             self.weights, self.buffers = stack_module_state(self.models)
             trainable = list(self.weights.values())
         else:
+            self.base = self.models[0]
             trainable = list(self.models[0].parameters())
         self.optimizer = torch.optim.Adam(trainable, lr=config.lr)
         self.scheduler = (
@@ -159,18 +172,25 @@ class Trainer:
         )
         self.step = 0
         self.log = TrainLog()
+        self.compiling: bool | None = None  # resolved from config.compile on the first batch (see fit)
+        self._compiled = None
 
     # -------------------------------------------------------------------------------- building
     @property
     def ensemble(self) -> bool:
         return self.config.ensemble_size > 1
 
+    @property
+    def n_steps(self) -> int:
+        """Steps per episode."""
+        return self.env_spec.n_steps
+
     def _make_policy(self, seed: int) -> torch.nn.Module:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             cls = POLICIES[self.config.policy]
             hidden = self.config.hidden_size if self.config.policy == "gru" else (self.config.hidden_size,) * 2
-            model = cls(self.task.obs_dim, hidden, self.spec.n_muscles)
+            model = cls(self.env_spec.obs_dim, hidden, self.spec.n_muscles)
         return model.to(device=self.device, dtype=self.dtype)
 
     def policy(self, k: int = 0) -> torch.nn.Module:
@@ -182,50 +202,37 @@ class Trainer:
         return model
 
     # -------------------------------------------------------------------------------- data
-    def start_posture(self) -> torch.Tensor:
-        """(dof,) centre-out start posture: the configured one, else (45 deg, 90 deg) for arms and the
-        origin for point masses."""
-        if self.config.start_posture is not None:
-            return torch.tensor(self.config.start_posture, dtype=self.dtype)
-        if self.spec.skeleton.name == "PointMass":
-            return torch.zeros(self.spec.dof, dtype=self.dtype)
-        return torch.tensor([math.pi / 4, math.pi / 2], dtype=self.dtype)
+    def sample(self, generator: torch.Generator, batch_size: int, evaluation: bool = False) -> Batch:
+        """One member's batch: a reset of ``batch_size`` trials and every per-step random number, all drawn
+        from ``generator`` (evaluation batches of centre_out visit the targets in order)."""
+        c, spec, T = self.config, self.env_spec, self.env_spec.n_steps
+        options = {"batch_size": batch_size}
+        if evaluation and "target_index" in spec.task.reset_options:
+            options["target_index"] = torch.arange(batch_size) % spec.task.n_targets
+        reset_noise = tuple(ch for ch in self.noise_channels if ch != "action")
+        draws = environment.sample_draws(environment.reset_draws(spec, batch_size, options, reset_noise), generator,
+                                         self.dtype, self.device)
+        if c.curl_gain:
+            on = torch.rand(batch_size, generator=generator) < c.curl_prob
+            options["curl_gain"] = c.curl_gain * on.to(self.dtype)
+        state, obs = environment.reset(spec, self.env_params, draws, options)
+        noise = environment.sample_draws(environment.step_draws(spec, (batch_size,), self.noise_channels), generator,
+                                         self.dtype, self.device, leading=(T,))
+        step_draws = environment.StepDraws(**noise) if noise else None
+        width = noise_dim(self.models[0])
+        policy_noise = (torch.randn(T, batch_size, width, generator=generator, dtype=self.dtype).to(self.device)
+                        if width else None)
+        return Batch(state, obs, StepInputs(step_draws, policy_noise))
 
-    def reach_radius(self) -> float:
-        if self.config.reach_radius is not None:
-            return self.config.reach_radius
-        return 0.5 if self.spec.skeleton.name == "PointMass" else 0.1
-
-    def sample(self, generator: torch.Generator, batch_size: int, evaluation: bool = False):
-        """Start states, goals, schedules, interventions and noise for one batch of one member."""
-        c, T = self.config, self.task.n_steps
-        if c.task == "centre_out":
-            index = (torch.arange(batch_size) % c.n_targets if evaluation
-                     else torch.randint(c.n_targets, (batch_size,), generator=generator))
-            joint, goal = tasks.centre_out(self.spec, self.params, self.start_posture().to(self.params.damping),
-                                           self.reach_radius(), c.n_targets, index)
-        else:
-            joint, goal = tasks.random_reach(self.spec, self.params, batch_size, generator)
-        schedule = None
-        if c.task == "delayed_reach":
-            steps = lambda seconds: int(round(seconds / self.spec.dt))  # noqa: E731
-            target_step, go_step, catch = tasks.sample_delays(
-                batch_size, T, steps(c.target_on), tuple(steps(x) for x in c.delay_range), c.catch_prob, generator)
-            start_xy = self.spec.skeleton.forward_kinematics(self.params.skeleton, joint).pos
-            schedule = tasks.delayed_schedule(start_xy, goal, T, target_step, go_step, catch)
-        intervention = None
-        if c.curl_gain or c.task == "random_reach_loads":
-            intervention = no_intervention(self.spec, T, (batch_size,), dtype=goal.dtype)
-            if c.curl_gain:
-                on = torch.rand(batch_size, generator=generator) < c.curl_prob
-                intervention = intervention._replace(curl_gain=c.curl_gain * on.to(goal.dtype))
-            if c.task == "random_reach_loads":
-                load = tasks.random_endpoint_loads(batch_size, c.max_load, generator, goal.dtype)
-                intervention = intervention._replace(endpoint_force=load.expand(T, -1, -1).clone())
-        noise = draw_noise(self.task, batch_size, generator, self.dtype)
-        cast = lambda tree: None if tree is None else tree_map(  # noqa: E731
-            lambda x: x.to(device=self.device, dtype=self.dtype if x.is_floating_point() else x.dtype), tree)
-        return EpisodeInit(cast(joint), cast(goal), cast(schedule), cast(intervention)), cast(noise)
+    def batch(self, evaluation: bool = False, batch_size: int | None = None,
+              generators: list[torch.Generator] | None = None) -> Batch:
+        """Every member's batch, stacked on a leading member dim for ensembles (inputs: on dim 1, after time)."""
+        size = self.config.batch_size if batch_size is None else batch_size
+        parts = [self.sample(g, size, evaluation) for g in (self.generators if generators is None else generators)]
+        if not self.ensemble:
+            return parts[0]
+        return Batch(tree_stack([p.state for p in parts]), tree_stack([p.obs for p in parts]),
+                     tree_stack([p.inputs for p in parts], dim=1))
 
     # -------------------------------------------------------------------------------- objective
     def objective(self, trace: Trace) -> torch.Tensor:
@@ -238,36 +245,68 @@ class Trainer:
         return loss
 
     def trace_fields(self) -> tuple[str, ...]:
-        """The :class:`~motornet_fn.nn.episode.Trace` fields :meth:`objective` reads."""
+        """The :class:`~motornet_fn.core.engine.Trace` fields :meth:`objective` reads."""
         c = self.config
         return ("fingertip", "goal") + (("activation",) if c.activation_weight else ()) + (
             ("hidden",) if c.hidden_weight else ())
 
-    def episode(self, policy: Callable, init: EpisodeInit, noise, fields: tuple[str, ...] = TRACE_FIELDS) -> Trace:
-        """One eager episode of ``policy`` (recording ``fields``; see :func:`~motornet_fn.nn.episode.run_episode`)."""
-        h0 = init.goal.new_zeros(init.goal.shape[0], getattr(self.models[0], "hidden_dim", 0))
-        return run_episode(self.task, self.params, policy, h0, init, noise, truncate_every=self.config.truncate_every,
-                           fields=fields)
+    def weights_and_buffers(self) -> tuple[dict, dict]:
+        """The trainable weights and buffers (member-stacked for ensembles)."""
+        if self.ensemble:
+            return self.weights, self.buffers
+        model = self.models[0]
+        return dict(model.named_parameters()), dict(model.named_buffers())
+
+    def losses(self, batch: Batch, compiled: bool | None = None) -> torch.Tensor:
+        """(K,) member losses of ``batch`` (with gradients), eager or through the compiled engine."""
+        compiled = self.resolve_compile() if compiled is None else compiled
+        weights, buffers = self.weights_and_buffers()
+        if not compiled:
+            return member_losses(self.env_spec, self.env_params, self.base, self.objective, self.trace_fields(),
+                                 self.ensemble, weights, buffers, batch, truncate_every=self.config.truncate_every)
+        if self._compiled is None:
+            def run(weights, buffers, batch):
+                return member_losses(self.env_spec, self.env_params, self.base, self.objective, self.trace_fields(),
+                                     self.ensemble, weights, buffers, batch, scan=True)
+
+            shape = tuple(batch.obs.shape[:-1])
+            self._compiled = compile_function(run, None, "training episode", lambda *a: (
+                f"training episode + loss ({self.config.task}, {self.config.effector}, batch {shape}, "
+                f"{self.n_steps} steps)"))
+            warm(self.spec, self.params, batch.state.effector, batch.obs.ndim - 1)
+        return self._compiled(weights, buffers, batch)
+
+    def resolve_compile(self, remaining_batches: int | None = None) -> bool:
+        """Whether batches run compiled: ``config.compile``, with "auto" decided (and logged) once per fit."""
+        if self.compiling is not None:
+            return self.compiling
+        c = self.config
+        if c.compile != "auto":
+            self.compiling = bool(c.compile)
+            return self.compiling
+        against = []
+        if c.truncate_every:
+            against.append("truncate_every needs the eager loop")
+        if not engine.scan_available():
+            against.append("this torch has no scan")
+        remaining = (c.n_batches - self.step) if remaining_batches is None else remaining_batches
+        self.compiling, reason = auto_compile(remaining, self.n_steps, against)
+        log.info(reason)
+        return self.compiling
 
     # -------------------------------------------------------------------------------- one batch
     def train_batch(self) -> list[float]:
         """One optimisation step of every member; returns the members' losses."""
         t0 = time.perf_counter()
-        batch = [self.sample(g, self.config.batch_size) for g in self.generators]
+        batch = self.batch()
         self.optimizer.zero_grad(set_to_none=True)
+        losses = self.losses(batch)
+        losses.sum().backward()
         if self.ensemble:
-            losses = self._compiled_losses(batch) if self.config.compile else self._ensemble_losses(batch)
-            losses.sum().backward()
-            grads = [w.grad for w in self.weights.values()]
-            norms = clip_stacked_grads(grads, self.config.grad_clip)
+            norms = clip_stacked_grads([w.grad for w in self.weights.values()], self.config.grad_clip)
         else:
-            model = self.models[0]
-            init, noise = batch[0]
-            losses = (self._compiled_losses(batch) if self.config.compile
-                      else self.objective(self.episode(model, init, noise, self.trace_fields())).unsqueeze(0))
-            losses.sum().backward()
             max_norm = self.config.grad_clip if self.config.grad_clip else math.inf
-            norms = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm).reshape(1)
+            norms = torch.nn.utils.clip_grad_norm_(self.models[0].parameters(), max_norm=max_norm).reshape(1)
         self.log.lr.append(self.optimizer.param_groups[0]["lr"])
         self.optimizer.step()
         if self.scheduler is not None:
@@ -279,33 +318,6 @@ class Trainer:
         self.log.seconds.append(time.perf_counter() - t0)
         return values
 
-    def _ensemble_losses(self, batch) -> torch.Tensor:
-        inits = tree_stack_batch([b[0] for b in batch])
-        noises = None if batch[0][1] is None else tree_stack_batch([b[1] for b in batch])
-
-        def member(weights, buffers, init, noise):
-            policy = lambda obs, h: functional_call(self.base, (weights, buffers), (obs, h))  # noqa: E731
-            return self.objective(self.episode(policy, init, noise, self.trace_fields()))
-
-        optional = lambda x: None if x is None else 0  # noqa: E731  (vmap needs in_dim None for absent parts)
-        init_dims = EpisodeInit(0, 0, optional(inits.schedule), optional(inits.intervention))
-        in_dims = (0, 0, init_dims, optional(noises))
-        return vmap(member, in_dims=in_dims, randomness="error")(self.weights, self.buffers, inits, noises)
-
-    def _compiled_losses(self, batch) -> torch.Tensor:
-        """(K,) member losses through the compiled scan episode (built on first use)."""
-        from motornet_fn.nn.compiled import compiled_objective
-
-        if getattr(self, "_compiled", None) is None:
-            self._compiled = compiled_objective(self)
-        if self.ensemble:
-            inits = tree_stack_batch([b[0] for b in batch])
-            noises = None if batch[0][1] is None else tree_stack_batch([b[1] for b in batch])
-            return self._compiled(self.weights, self.buffers, inits, noises)
-        model = self.models[0]
-        init, noise = batch[0]
-        return self._compiled(dict(model.named_parameters()), dict(model.named_buffers()), init, noise)
-
     # -------------------------------------------------------------------------------- loop
     def fit(self, n_batches: int | None = None, progress: bool = True,
             callback: Callable[["Trainer"], Any] | None = None) -> TrainLog:
@@ -313,6 +325,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         total = self.config.n_batches if n_batches is None else n_batches
+        if self.step < total:
+            self.resolve_compile(total - self.step)
         bar = tqdm(total=total, initial=self.step, disable=not progress, unit="batch", dynamic_ncols=True)
         try:
             while self.step < total:
@@ -362,16 +376,15 @@ class Trainer:
 
     # -------------------------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def evaluate(self, batch_size: int = 64, seed: int = 12345, k: int = 0) -> Trace:
+    def evaluate(self, batch_size: int = 64, seed: int = 12345, k: int = 0,
+                 fields: tuple[str, ...] = TRACE_FIELDS) -> Trace:
         """Roll member k on a fixed evaluation batch (its own generator; training RNG untouched)."""
-        init, noise = self.sample(torch.Generator().manual_seed(seed), batch_size, evaluation=True)
-        return self.episode(self.policy(k), init, noise)
-
-
-def tree_stack_batch(trees: list) -> Any:
-    from motornet_fn.core.tree import tree_stack
-
-    return tree_stack(trees)
+        batch = self.sample(torch.Generator().manual_seed(seed), batch_size, evaluation=True)
+        model = self.policy(k)
+        step, initial, activity = policy_functions(model, dict(model.named_parameters()), dict(model.named_buffers()))
+        trace, _ = engine.run_episode(self.env_spec, self.env_params, step, initial(batch.obs.shape[:-1]), batch.state,
+                                      batch.obs, batch.inputs, fields=fields, activity=activity)
+        return trace
 
 
 def clip_stacked_grads(grads: list[torch.Tensor], max_norm: float | None) -> torch.Tensor:

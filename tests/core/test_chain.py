@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.func import jacfwd
 
-from motornet_fn.core import build, integrators
+from motornet_fn.core import build, engine, integrators
 from motornet_fn.core import effector as eff
 from motornet_fn.core.skeletons import ARM26_SKELETON, PlanarChain, TwoDofArm
 from motornet_fn.core.types import JointState
@@ -33,8 +33,8 @@ def test_two_link_chain_equals_two_dof_arm_step_for_step(gravity):
     joint = JointState(torch.tensor([[0.6, 1.2], [1.1, 0.4]], dtype=F64), torch.tensor([[0.5, -1.0], [0.0, 2.0]], dtype=F64))
     actions = 0.3 + 0.2 * torch.sin(torch.arange(60, dtype=F64)[:, None, None] / 7 + torch.arange(6, dtype=F64))
     actions = actions.expand(60, 2, 6)
-    a = eff.rollout(spec, params, eff.initial_state(spec, params, joint), actions)
-    b = eff.rollout(chain_spec, chain_params, eff.initial_state(chain_spec, chain_params, joint), actions)
+    a = engine.rollout(spec, params, eff.initial_state(spec, params, joint), actions)
+    b = engine.rollout(chain_spec, chain_params, eff.initial_state(chain_spec, chain_params, joint), actions)
     torch.testing.assert_close(b.joint.pos, a.joint.pos, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(b.joint.vel, a.joint.vel, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(chain.forward_kinematics(cp, b.joint).pos, arm.forward_kinematics(ap, a.joint).pos)
@@ -118,7 +118,7 @@ def test_chain_effector_with_path_muscles_runs_batched_and_differentiates():
     spec, params = build.path_effector(chain, "ReluMuscle", paths, sp, motornet_velocity=False)
     start = JointState(torch.tensor([[0.5, 0.5, 0.5], [0.2, 0.9, -0.3]]), torch.zeros(2, 3))
     action = torch.full((20, 2, 4), 0.3, requires_grad=True)
-    out = eff.rollout(spec, params, eff.initial_state(spec, params, start), action)
+    out = engine.rollout(spec, params, eff.initial_state(spec, params, start), action)
     assert out.joint.pos.shape == (21, 2, 3)
     (g,) = torch.autograd.grad(chain.forward_kinematics(params.skeleton, out.joint).pos[-1].sum(), action)
     assert torch.isfinite(g).all() and g.abs().sum() > 0

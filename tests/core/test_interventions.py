@@ -5,7 +5,7 @@ from torch.func import vmap
 from motornet_fn.core import build
 from motornet_fn.core import effector as eff
 from motornet_fn.core.interventions import (
-    channel_force, curl_force, intervention_loads, no_intervention, pulse, rollout_with_intervention,
+    channel_force, curl_force, field_force, no_intervention, pulse, rollout_with_intervention,
 )
 from motornet_fn.core.types import JointState
 
@@ -61,10 +61,14 @@ def test_pulse_schedule_and_loads():
     assert sched.shape == (8, 2, 2)
     assert sched[:, 0, 0].tolist() == [0, 0, 1, 1, 1, 0, 0, 0]
     assert sched[:, 1, 1].tolist() == [0, 0, 0, 0, 0, -3, -3, -3]
-    spec, params = build.relu_point_mass24()
-    iv = no_intervention(spec, 8, (2,))._replace(endpoint_force=sched)
-    state = eff.initial_state(spec, params, JointState(torch.zeros(2, 2), torch.zeros(2, 2)))
-    torch.testing.assert_close(intervention_loads(spec, params, state, iv, 3).endpoint, torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+    spec, params = build.relu_point_mass24(dtype=torch.float64)
+    iv = no_intervention(spec, 8, (2,), dtype=torch.float64)._replace(endpoint_force=sched.double())
+    state = eff.initial_state(spec, params, JointState(torch.zeros(2, 2, dtype=torch.float64),
+                                                       torch.zeros(2, 2, dtype=torch.float64)))
+    assert torch.all(field_force(spec, params, state, iv) == 0)  # no fields: only the schedule acts
+    # a passive unit mass under the schedule: its velocity integrates the force step by step (Euler)
+    out = rollout_with_intervention(spec, params, state, torch.zeros(8, 2, 4, dtype=torch.float64), iv)
+    torch.testing.assert_close(out.joint.vel[1:], torch.cumsum(sched.double(), 0) * spec.dt)
 
 
 def test_a_pulse_moves_the_unactuated_arm_in_its_direction():

@@ -59,6 +59,11 @@ def as_muscle_param(name: str, value: Any, n_muscles: int, dtype: torch.dtype, d
     return t.reshape(n_muscles).to(dtype=dtype, device=device).clone()
 
 
+#: MotorNet's state names of the Hill-type muscles with a force-velocity term (MuJoCo, Kistemaker, Thelen)
+HILL_STATE_NAMES = ("activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
+                    "force-velocity CE", "force")
+
+
 @dataclass(frozen=True)
 class MuscleModel:
     """Base class of muscle models. Subclasses set the class attributes and implement ``outputs``."""
@@ -69,6 +74,8 @@ class MuscleModel:
     required: ClassVar[tuple[str, ...]] = ("max_isometric_force",)
     #: optional per-muscle parameters with their defaults
     defaults: ClassVar[dict[str, float]] = {}
+    #: MotorNet's ``add_muscle`` keywords of this model, in MotorNet's order (its ``to_build_dict``)
+    build_keys: ClassVar[tuple[str, ...]] = ("max_isometric_force",)
     #: activation parameters, overridable at construction (MotorNet's ``Muscle.__init__`` keywords)
     activation_defaults: ClassVar[dict[str, float]] = {
         "min_activation": 0.0,
@@ -84,6 +91,11 @@ class MuscleModel:
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(self.Params._fields)
+
+    @property
+    def build_defaults(self) -> dict[str, float]:
+        """Defaults of the :attr:`build_keys` that have one (MotorNet's ``to_build_dict_default``)."""
+        return {k: self.defaults[k] for k in self.build_keys if k in self.defaults}
 
     def make_params(self, n_muscles: int, dtype: torch.dtype = torch.float32, device=None, **kwargs) -> Any:
         """Build the parameter NamedTuple, each field (n_muscles,).

@@ -88,6 +88,7 @@ class CompliantTendonHillMuscle(MuscleModel):
     )
     required = ("max_isometric_force", "tendon_length", "optimal_muscle_length")
     defaults = {"normalized_slack_muscle_length": 1.4}
+    build_keys = ("max_isometric_force", "tendon_length", "optimal_muscle_length", "normalized_slack_muscle_length")
     activation_defaults = {"min_activation": 0.01, "tau_activation": 0.015, "tau_deactivation": 0.05}
     Params = HillParams
     State = CompliantState

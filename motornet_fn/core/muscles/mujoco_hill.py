@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import torch
 
-from motornet_fn.core.muscles.base import MuscleModel
+from motornet_fn.core.muscles.base import HILL_STATE_NAMES, MuscleModel
 from motornet_fn.core.muscles.rigid_tendon import HillState
 from motornet_fn.core.types import Geometry
 
@@ -66,10 +66,9 @@ def bump(length: torch.Tensor, lmin: torch.Tensor, mid, lmax) -> torch.Tensor:
 @dataclass(frozen=True)
 class MujocoHillMuscle(MuscleModel):
     name = "MujocoHillMuscle"
-    state_names = (
-        "activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
-        "force-velocity CE", "force",
-    )
+    state_names = HILL_STATE_NAMES
+    build_keys = ("max_isometric_force", "optimal_muscle_length", "tendon_length", "normalized_slack_muscle_length",
+                  "lmin", "lmax", "vmax", "fvmax")
     required = ("max_isometric_force", "tendon_length", "optimal_muscle_length")
     defaults = {
         "normalized_slack_muscle_length": 1.3, "lmin": 0.5, "lmax": 1.6, "vmax": 1.5, "fvmax": 1.2,

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import torch
 
 from motornet_fn.core.math import safe_div
-from motornet_fn.core.muscles.base import MuscleModel
+from motornet_fn.core.muscles.base import HILL_STATE_NAMES, MuscleModel
 from motornet_fn.core.types import Geometry
 
 #: Kistemaker et al. (2010) constants, as used by MotorNet.
@@ -93,10 +93,8 @@ def active_force_length(len_n: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class RigidTendonHillMuscle(MuscleModel):
     name = "RigidTendonHillMuscle"
-    state_names = (
-        "activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
-        "force-velocity CE", "force",
-    )
+    state_names = HILL_STATE_NAMES
+    build_keys = ("max_isometric_force", "tendon_length", "optimal_muscle_length", "normalized_slack_muscle_length")
     required = ("max_isometric_force", "tendon_length", "optimal_muscle_length")
     defaults = {"normalized_slack_muscle_length": 1.4}
     activation_defaults = {"min_activation": 0.001, "tau_activation": 0.015, "tau_deactivation": 0.05}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from motornet_fn.core.muscles.base import MuscleModel
+from motornet_fn.core.muscles.base import HILL_STATE_NAMES, MuscleModel
 from motornet_fn.core.muscles.rigid_tendon import HillParams, HillState
 from motornet_fn.core.types import Geometry
 
@@ -29,10 +29,8 @@ CE_FMLEN = 1.4
 @dataclass(frozen=True)
 class RigidTendonHillMuscleThelen(MuscleModel):
     name = "RigidTendonHillMuscleThelen"
-    state_names = (
-        "activation", "muscle length", "muscle velocity", "force-length PE", "force-length CE",
-        "force-velocity CE", "force",
-    )
+    state_names = HILL_STATE_NAMES
+    build_keys = ("max_isometric_force", "tendon_length", "optimal_muscle_length", "normalized_slack_muscle_length")
     required = ("max_isometric_force", "tendon_length", "optimal_muscle_length")
     defaults = {"normalized_slack_muscle_length": 1.0}
     activation_defaults = {"min_activation": 0.001, "tau_activation": 0.015, "tau_deactivation": 0.05}

@@ -2,7 +2,7 @@
 from motornet_fn.core.skeletons.base import SkeletonModel, clip_joint
 from motornet_fn.core.skeletons.chain import PlanarChain
 from motornet_fn.core.skeletons.point_mass import PointMass
-from motornet_fn.core.skeletons.two_link import ARM26_SKELETON, TWO_DOF_ARM_DEFAULTS, TwoDofArm
+from motornet_fn.core.skeletons.two_link import ARM26_SKELETON, TWO_DOF_ARM_BOUNDS_DEG, TWO_DOF_ARM_DEFAULTS, TwoDofArm
 
 SKELETONS: dict[str, type[SkeletonModel]] = {cls.name: cls for cls in (PointMass, TwoDofArm, PlanarChain)}
 
@@ -19,4 +19,5 @@ def get_skeleton(name: str, **structure) -> SkeletonModel:
 
 
 __all__ = ["SKELETONS", "get_skeleton", "SkeletonModel", "PointMass", "TwoDofArm", "PlanarChain", "clip_joint",
-           "ARM26_SKELETON", "TWO_DOF_ARM_DEFAULTS"]
+           "ARM26_SKELETON", "TWO_DOF_ARM_DEFAULTS",
+           "TWO_DOF_ARM_BOUNDS_DEG"]

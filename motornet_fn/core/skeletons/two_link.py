@@ -42,6 +42,8 @@ class TwoLinkParams(NamedTuple):
 #: MotorNet's TwoDofArm defaults.
 TWO_DOF_ARM_DEFAULTS = dict(m1=1.864572, m2=1.534315, l1g=0.180496, l2g=0.181479, i1=0.013193, i2=0.020062,
                             l1=0.309, l2=0.26, viscosity=0.0)
+#: MotorNet's default position bounds of a TwoDofArm (shoulder, elbow), degrees
+TWO_DOF_ARM_BOUNDS_DEG = ((0.0, 0.0), (140.0, 160.0))
 #: The arm of Nijhof & Kouwenhoven (2000) used by MotorNet's Arm26 effectors and Reacher.
 ARM26_SKELETON = dict(m1=1.82, m2=1.43, l1g=0.135, l2g=0.165, i1=0.051, i2=0.057, l1=0.309, l2=0.333)
 
@@ -73,8 +75,8 @@ class TwoDofArm(SkeletonModel):
             raise TypeError(f"TwoDofArm: unknown parameter(s) {unknown}; expected {sorted(TWO_DOF_ARM_DEFAULTS)}")
         values = {**TWO_DOF_ARM_DEFAULTS, **kwargs}
         scalars = {k: as_scalar(k, values[k], dtype, device, positive=(k != "viscosity")) for k in TWO_DOF_ARM_DEFAULTS}
-        lb = np.deg2rad([0.0, 0.0]) if pos_lower_bound is None else pos_lower_bound
-        ub = np.deg2rad([140.0, 160.0]) if pos_upper_bound is None else pos_upper_bound
+        lb = np.deg2rad(TWO_DOF_ARM_BOUNDS_DEG[0]) if pos_lower_bound is None else pos_lower_bound
+        ub = np.deg2rad(TWO_DOF_ARM_BOUNDS_DEG[1]) if pos_upper_bound is None else pos_upper_bound
         p = TwoLinkParams(
             **scalars,
             pos_lower_bound=as_vector("pos_lower_bound", lb, 2, dtype, device),

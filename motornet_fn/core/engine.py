@@ -1,0 +1,346 @@
+"""The one episode engine: a step body written once, run by an eager Python loop or by a ``scan``.
+
+* :func:`iterate` runs any ``body(carry, x) -> (carry, record)`` over a time axis: eagerly (a Python
+  loop: any transform, truncated backpropagation) or as ``torch._higher_order_ops.scan`` (which
+  ``torch.compile`` traces once, whatever the number of steps, and lowers to a loop in generated code;
+  the carry and the records then travel packed into one tensor each, see :mod:`packing`).
+* :func:`closed_loop_body` is the step of (policy, environment): policy -> :func:`env.step` -> record.
+  :func:`run_episode` runs it from a reset state and returns a :class:`Trace`.
+* :func:`open_loop_body` is the same engine without a policy: actions (and loads, fields, force
+  schedules) in, effector states out. :func:`rollout` runs it.
+
+Eager and scanned runs of a body give the same numbers (the scan is the same body, traced).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import torch
+
+from motornet_fn.core import effector as eff
+from motornet_fn.core import env as environment
+from motornet_fn.core.effector import EffectorParams, EffectorSpec
+from motornet_fn.core.env import EnvParams, EnvSpec, EnvState, StepDraws
+from motornet_fn.core.packing import FlatLayout
+from motornet_fn.core.tasks import goal_at
+from motornet_fn.core.tree import tree_detach, tree_flatten, tree_map, tree_stack, tree_unflatten
+from motornet_fn.core.types import EffectorState, Loads
+
+try:  # a prototype API in torch >= 2.5
+    from torch._higher_order_ops.scan import scan as _scan
+except ImportError:  # pragma: no cover - depends on the torch version
+    _scan = None
+
+
+def scan_available() -> bool:
+    """Whether this torch has ``torch._higher_order_ops.scan`` (needed by ``scan=True``)."""
+    return _scan is not None
+
+
+# ------------------------------------------------------------------------------------ the loop
+def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_steps: int, *, scan: bool = False,
+            batch_shape: tuple | None = None, record_example: Any = None,
+            truncate_every: int | None = None) -> tuple[Any, Any]:
+    """Run ``body`` for ``n_steps`` steps.
+
+    Args:
+        body: ``(carry, x) -> (carry, record)``; ``x`` is the step-t slice of ``xs``.
+        xs: a pytree whose leaves have a leading time dim of ``n_steps`` (None leaves are absent inputs).
+        scan: run as a ``scan`` (for ``torch.compile``) instead of a Python loop.
+        batch_shape: the leading batch dims shared by every carry and record leaf (``scan`` only: the
+            carry and records are packed into one (*batch, n) tensor each).
+        record_example: a record with the structure and shapes of ``body``'s (``scan`` only).
+        truncate_every: detach the carry every this many steps (eager only: truncated backpropagation
+            through time).
+
+    Returns:
+        (final carry, records with a leading time dim of ``n_steps``).
+    """
+    leaves, structure = tree_flatten(xs)
+    present = [i for i, leaf in enumerate(leaves) if leaf is not None]
+
+    def rebuild(sliced):  # the step's x, absent (None) inputs in place
+        out = [None] * len(leaves)
+        for i, value in zip(present, sliced):
+            out[i] = value
+        return tree_unflatten(out, structure)
+
+    if not scan:
+        records = []
+        for t in range(n_steps):
+            if truncate_every and t > 0 and t % truncate_every == 0:
+                carry = tree_detach(carry)
+            carry, record = body(carry, rebuild([leaves[i][t] for i in present]))
+            records.append(record)
+        return carry, tree_stack(records)
+    if _scan is None:  # pragma: no cover - depends on the torch version
+        raise RuntimeError("scan=True needs torch._higher_order_ops.scan (torch >= 2.5)")
+    if truncate_every:
+        raise ValueError(f"truncate_every={truncate_every!r} needs the eager loop (scan=False)")
+    carry_layout = FlatLayout.of(carry, len(batch_shape))
+    record_layout = FlatLayout.of(record_example, len(batch_shape))
+
+    def packed_body(packed, x):
+        new, record = body(carry_layout.unpack(packed, batch_shape), rebuild(x))
+        return carry_layout.pack(new, batch_shape), record_layout.pack(record, batch_shape)
+
+    tensors = [leaves[i] for i in present]
+    if not tensors:  # scan needs something to iterate over
+        tensors, rebuild_empty = [torch.zeros(n_steps)], rebuild
+        rebuild = lambda sliced: rebuild_empty([])  # noqa: E731
+    final, ys = _scan(packed_body, carry_layout.pack(carry, batch_shape), tensors)
+    return carry_layout.unpack(final, batch_shape), record_layout.unpack(ys, (n_steps, *batch_shape))
+
+
+# ------------------------------------------------------------------------------------ closed loop
+class Trace(NamedTuple):
+    """An episode record, batch first, time on dim -2. Fields an episode was not asked to record are None.
+
+    Attributes:
+        fingertip: (..., T+1, space_dim) endpoint position (m).
+        fingertip_vel: (..., T+1, space_dim) endpoint velocity (m/s).
+        goal: (..., T+1, space_dim) where the endpoint should be (m): the task's desired position.
+        joint_pos: (..., T+1, dof) joint positions (rad or m).
+        joint_vel: (..., T+1, dof) joint velocities.
+        activation: (..., T+1, n_muscles) muscle activation.
+        force: (..., T+1, n_muscles) muscle force (N).
+        action: (..., T, n_muscles) the policy's actions (before action noise).
+        hidden: (..., T, n_units) the policy's unit activity after each step.
+        obs: (..., T, obs_dim) the observation each action answered.
+    """
+
+    fingertip: torch.Tensor | None = None
+    fingertip_vel: torch.Tensor | None = None
+    goal: torch.Tensor | None = None
+    joint_pos: torch.Tensor | None = None
+    joint_vel: torch.Tensor | None = None
+    activation: torch.Tensor | None = None
+    force: torch.Tensor | None = None
+    action: torch.Tensor | None = None
+    hidden: torch.Tensor | None = None
+    obs: torch.Tensor | None = None
+
+
+TRACE_FIELDS = Trace._fields
+#: fields recorded at every state (index 0 is the reset state); the others at every step
+STATE_FIELDS = ("fingertip", "fingertip_vel", "goal", "joint_pos", "joint_vel", "activation", "force")
+
+
+def check_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """``fields`` in :class:`Trace` order.
+
+    Raises:
+        ValueError: a name is not a Trace field.
+    """
+    unknown = sorted(set(fields) - set(TRACE_FIELDS))
+    if unknown:
+        raise ValueError(f"fields must be among {TRACE_FIELDS}, got unknown {unknown}")
+    return tuple(f for f in TRACE_FIELDS if f in fields)
+
+
+class LoopCarry(NamedTuple):
+    """What the closed loop carries from step to step. Attributes: env: the environment state;
+    h: (..., state_dim) the policy's state; obs: (..., obs_dim) the next observation."""
+
+    env: EnvState
+    h: torch.Tensor
+    obs: torch.Tensor
+
+
+class UnitPerturbation(NamedTuple):
+    """A per-trial change to the policy's state after its update at one step:
+    h <- where(clamp > 0, value, h + current). Silencing is a clamp at 0.
+
+    Attributes:
+        clamp: (state_dim,) 1 where a unit is clamped, else 0.
+        value: (state_dim,) the clamped value.
+        current: (state_dim,) added to the state (0 where unperturbed).
+    """
+
+    clamp: torch.Tensor
+    value: torch.Tensor
+    current: torch.Tensor
+
+
+class StepInputs(NamedTuple):
+    """Per-step inputs of the closed loop (each with a leading time dim T in ``xs``; None: absent).
+
+    Attributes:
+        draws: the environment's standard-normal noise (:class:`~motornet_fn.core.env.StepDraws`).
+        policy_noise: (..., noise_dim) standard normals for a policy with internal noise.
+        loads: external loads (e.g. force pulses) added at each step.
+        feedback: changes to the sensory frames (:class:`~motornet_fn.core.env.FeedbackPerturbation`).
+        units: changes to the policy's state after its update (:class:`UnitPerturbation`).
+    """
+
+    draws: StepDraws | None = None
+    policy_noise: torch.Tensor | None = None
+    loads: Loads | None = None
+    feedback: Any = None
+    units: UnitPerturbation | None = None
+
+
+def _values(fields, env: EnvState, tip, goal, action=None, hidden=None, obs=None) -> dict:
+    """The requested record values of one step (``tip`` a CartesianState, ``goal`` the desired position)."""
+    muscle, joint = env.effector.muscle, env.effector.joint
+    getters = {"fingertip": lambda: tip.pos, "fingertip_vel": lambda: tip.vel, "goal": lambda: goal,
+               "joint_pos": lambda: joint.pos, "joint_vel": lambda: joint.vel,
+               "activation": lambda: muscle.activation, "force": lambda: muscle.force,
+               "action": lambda: action, "hidden": lambda: hidden, "obs": lambda: obs}
+    return {f: getters[f]() for f in fields}
+
+
+def closed_loop_body(spec: EnvSpec, params: EnvParams, policy: Callable, fields: tuple[str, ...],
+                     activity: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Callable:
+    """The step of (policy, environment): ``(LoopCarry, StepInputs) -> (LoopCarry, record dict)``.
+
+    Args:
+        policy: ``(obs, h) -> (action, h)``, or ``(obs, h, noise) -> (action, h)`` when the inputs carry
+            ``policy_noise``.
+        fields: the :class:`Trace` fields to record.
+        activity: ``h -> unit activity`` recorded as ``hidden`` (default: h itself).
+    """
+    activity = (lambda h: h) if activity is None else activity
+
+    def body(carry: LoopCarry, x: StepInputs):
+        if x.policy_noise is None:
+            action, h = policy(carry.obs, carry.h)
+        else:
+            action, h = policy(carry.obs, carry.h, x.policy_noise)
+        if x.units is not None:
+            h = torch.where(x.units.clamp > 0, x.units.value, h + x.units.current)
+        env, obs, info = environment.step(spec, params, carry.env, action, x.draws, x.loads, x.feedback)
+        hidden = activity(h) if "hidden" in fields else None
+        record = _values(fields, env, info.fingertip, info.goal.desired, action, hidden, carry.obs)
+        return LoopCarry(env, h, obs), record
+
+    return body
+
+
+def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Tensor, state: EnvState,
+                obs: torch.Tensor, inputs: StepInputs | None = None, *, fields: tuple[str, ...] = TRACE_FIELDS,
+                scan: bool = False, truncate_every: int | None = None,
+                activity: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[Trace, LoopCarry]:
+    """Roll a policy through ``spec.n_steps`` steps from a reset ``(state, obs)``.
+
+    Args:
+        policy: ``(obs (..., obs_dim), h (..., state_dim)[, noise]) -> (action (..., n_muscles), h)``.
+        h0: (..., state_dim) the policy's initial state.
+        inputs: per-step inputs with a leading time dim of ``spec.n_steps`` (noise draws, policy noise,
+            external loads); None: none.
+        fields: the :class:`Trace` fields to record (the others are None; recording less saves memory).
+        scan: run the loop as a ``scan`` (what :mod:`motornet_fn.core.compiled` compiles).
+        truncate_every: cut the gradient through the carry every this many steps (eager only).
+
+    Returns:
+        (trace, final carry).
+    """
+    fields = check_fields(fields)
+    inputs = StepInputs() if inputs is None else inputs
+    body = closed_loop_body(spec, params, policy, fields, activity)
+    tip0 = eff.cartesian(spec.effector, params.effector, state.effector.joint)
+    first = _values([f for f in fields if f in STATE_FIELDS], state, tip0, goal_at(state.task, state.t).desired)
+    batch_shape = tuple(obs.shape[:-1])
+    example = None
+    if scan:
+        zero_action = obs.new_zeros(*batch_shape, spec.effector.n_muscles)
+        hidden = (activity or (lambda h: h))(h0) if "hidden" in fields else None
+        example = _values(fields, state, tip0, first.get("goal", tip0.pos), zero_action, hidden, obs)
+    carry, records = iterate(body, LoopCarry(state, h0, obs), inputs, spec.n_steps, scan=scan,
+                             batch_shape=batch_shape, record_example=example, truncate_every=truncate_every)
+    return assemble_trace(fields, first, records), carry
+
+
+def assemble_trace(fields: tuple[str, ...], first: dict, records: dict) -> Trace:
+    """A batch-first :class:`Trace` from the reset record and the (T, ...) step records."""
+    out = {}
+    for f in fields:
+        seq = records[f] if f not in STATE_FIELDS else torch.cat([first[f].unsqueeze(0), records[f]], dim=0)
+        out[f] = seq.movedim(0, -2)
+    return Trace(**out)
+
+
+# ------------------------------------------------------------------------------------ open loop
+class OpenLoopInputs(NamedTuple):
+    """Per-step inputs of a rollout. Attributes: action (..., n_muscles); loads (per-step Loads, or None)."""
+
+    action: torch.Tensor
+    loads: Loads | None = None
+
+
+def open_loop_body(spec: EffectorSpec, params: EffectorParams, loads: Loads | None = None, intervention: Any = None,
+                   record: Callable | str | None = "state") -> Callable:
+    """The engine's step without a policy: ``(EffectorState, OpenLoopInputs) -> (EffectorState, record)``.
+
+    Args:
+        loads: constant loads (used when the inputs carry none).
+        intervention: an :class:`~motornet_fn.core.interventions.Intervention` whose fields act at every
+            step (its per-step force schedules enter through the inputs' loads).
+        record: ``"state"`` (the new state), None (nothing), or ``state -> pytree``.
+    """
+    from motornet_fn.core.interventions import field_force
+
+    def body(state: EffectorState, x: OpenLoopInputs):
+        step_loads = loads if x.loads is None else x.loads
+        if intervention is not None:
+            force = field_force(spec, params, state, intervention)
+            step_loads = Loads(step_loads.endpoint + force, step_loads.joint)
+        new = eff.step(spec, params, state, x.action, step_loads)
+        out = new if record == "state" else (new.joint.pos.new_zeros(()) if record is None else record(new))
+        return new, out
+
+    return body
+
+
+def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, actions: torch.Tensor,
+            loads: Loads | None = None, time_varying_loads: bool = False, *, intervention: Any = None,
+            record: Callable | str | None = "state", scan: bool = False) -> Any:
+    """Step an effector through an action sequence.
+
+    Args:
+        actions: (T, ..., n_muscles).
+        loads: constant loads, or (with ``time_varying_loads=True``) loads whose fields carry a leading
+            time dim T.
+        intervention: force fields and per-step force schedules
+            (:class:`~motornet_fn.core.interventions.Intervention`) applied at every step.
+        record: ``"state"``: every state; None: only the final state; a function ``state -> pytree``:
+            that pytree at every state.
+        scan: run as a ``scan`` (see :func:`iterate`).
+
+    Returns:
+        With ``record="state"`` or a function: a pytree with a leading time dim of T + 1 (index 0 is
+        the initial state); with ``record=None``: the final state.
+    """
+    n_steps = actions.shape[0]
+    batch_shape = tuple(actions.shape[1:-1])
+    if intervention is not None:
+        schedule = Loads(intervention.endpoint_force, intervention.joint_force)
+        if loads is not None:
+            add = (lambda a, b: a + b) if time_varying_loads else (lambda a, b: a + b.unsqueeze(0))
+            schedule = Loads(add(schedule.endpoint, loads.endpoint), add(schedule.joint, loads.joint))
+        loads, time_varying_loads = schedule, True
+    if scan and loads is not None and not time_varying_loads:  # scan carries packed (*batch, n) tensors
+        loads = tree_map(lambda x: x.expand(*batch_shape, *x.shape[x.ndim - 1:]).contiguous(), loads)
+    xs = OpenLoopInputs(actions, loads if time_varying_loads else None)
+    body = open_loop_body(spec, params, None if time_varying_loads else loads, intervention, record)
+    example = None
+    if scan:
+        example = state if record == "state" else (None if record is None else record(state))
+        example = actions.new_zeros(batch_shape) if record is None else example
+        state = _broadcast_state(state, batch_shape)
+    final, records = iterate(body, state, xs, n_steps, scan=scan, batch_shape=batch_shape, record_example=example)
+    if record is None:
+        return final
+    first = state if record == "state" else record(state)
+    return tree_map(lambda a, b: torch.cat([a.expand(b.shape[1:]).unsqueeze(0), b], dim=0), first, records)
+
+
+def _broadcast_state(state: Any, batch_shape: tuple) -> Any:
+    """Every leaf materialised with the full batch dims (a scan carries one packed (*batch, n) tensor)."""
+    layout = FlatLayout.of(state, len(batch_shape))
+    return layout.unpack(layout.pack(state, batch_shape), batch_shape)
+
+
+__all__ = ["iterate", "scan_available", "Trace", "TRACE_FIELDS", "STATE_FIELDS", "check_fields", "LoopCarry",
+           "StepInputs", "UnitPerturbation", "closed_loop_body", "run_episode", "assemble_trace", "OpenLoopInputs", "open_loop_body",
+           "rollout"]
