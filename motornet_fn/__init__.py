@@ -6,4 +6,6 @@ functions; the modules ``muscle``, ``skeleton``, ``effector``, ``environment``, 
 """
 __version__ = "0.1.0"
 
+from . import threads  # noqa: E402,F401  (torch on 1 CPU thread unless MOTORNET_FN_THREADS says otherwise)
+
 from . import muscle, skeleton, effector, environment, policy, plotor  # noqa: E402,F401

@@ -1,15 +1,21 @@
-"""The ``motornet-fn`` command: train, evaluate and plot reaching policies.
+"""The motornet-fn command: train, evaluate and plot reaching policies.
 
-    motornet-fn train                       # MotorNet's tutorial task, saved under runs/
-    motornet-fn train --effector RigidTendonArm26 --ensemble-size 10 --out runs/arm26
-    motornet-fn train --resume runs/arm26   # continue an interrupted or finished run
-    motornet-fn evaluate runs/arm26
-    motornet-fn plot runs/arm26
+examples:
+  motornet-fn train                        MotorNet's tutorial task, saved under runs/
+  motornet-fn train --effector RigidTendonArm26 --muscle RigidTendonHillMuscle --ensemble-size 10 --out runs/arm26
+  motornet-fn train --resume runs/arm26 --batches 2000   continue a run (interrupted or finished)
+  motornet-fn evaluate runs/arm26 --member 3             writes runs/arm26/analysis/
+  motornet-fn plot runs/arm26                            redraws loss.png and trajectories.png
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
+import logging
+import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -18,83 +24,129 @@ import torch
 
 from motornet_fn.core.build import PREBUILT
 from motornet_fn.core.muscles import MUSCLES
+from motornet_fn.core.tasks import TASKS, get_task, option_help, option_names
 from motornet_fn.memory import retain_freed_memory
 from motornet_fn.nn import checkpoint as ckpt
 from motornet_fn.nn import losses as L
 from motornet_fn.nn import plots
-from motornet_fn.core.tasks import TASKS, option_help, option_names
+from motornet_fn.nn.batch_guard import NonFiniteLossError
+from motornet_fn.nn.interrupts import defer_interrupts
 from motornet_fn.nn.train import TrainConfig, Trainer
 from motornet_fn.sweep_cli import add_sweep_parser, cmd_sweep
 
 DEFAULTS = TrainConfig()
+#: the train options that are no part of the run's config: they may differ when a run is resumed
+RESUMABLE = ("--batches (to extend), --compile / --no-compile, --threads, --release-memory, --no-progress, "
+             "--checkpoint-every")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
+class UsageError(ValueError):
+    """The command line asks for something that cannot be done (reported in one line, exit code 2)."""
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
+class _Parser(argparse.ArgumentParser):
+    """Reports errors in one line: ``motornet-fn train: error: --batches: expected ... (see ... --help)``."""
+
+    def error(self, message: str):
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parse_as(kind, ok, expected: str):
+    """An argparse ``type`` that reads ``kind`` and checks ``ok``, else says ``expected ..., got 'text'``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
+
+
+_positive_int = _parse_as(int, lambda v: v >= 1, "an integer >= 1")
+_nonnegative_int = _parse_as(int, lambda v: v >= 0, "an integer >= 0")
+_int = _parse_as(int, lambda v: True, "an integer")
+_positive_float = _parse_as(float, lambda v: 0 < v < math.inf, "a number > 0")
+_float = _parse_as(float, math.isfinite, "a number")
+_probability = _parse_as(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+
+#: (flag, TrainConfig field, argparse keywords, help): the options that define a run
+RUN_OPTIONS = [
+    ("--effector", "effector", dict(choices=sorted(PREBUILT)), "prebuilt effector"),
+    ("--muscle", "muscle", dict(choices=sorted(MUSCLES)),
+     "muscle model for RigidTendonArm26 / Reacher / FreePointMass24 (default: the effector's own)"),
+    ("--task", "task", dict(choices=sorted(TASKS)), "reaching task"),
+    ("--batches", "n_batches", dict(type=_positive_int), "number of training batches"),
+    ("--batch-size", "batch_size", dict(type=_positive_int), "trials per batch"),
+    ("--episode-duration", "episode_duration", dict(type=_positive_float), "seconds per trial"),
+    ("--policy", "policy", dict(choices=["gru", "mlp"]), "policy network"),
+    ("--hidden-size", "hidden_size", dict(type=_positive_int), "hidden units"),
+    ("--lr", "lr", dict(type=_positive_float), "Adam learning rate"),
+    ("--lr-schedule", "lr_schedule", dict(choices=["constant", "cosine"]), "learning-rate schedule"),
+    ("--loss", "loss", dict(choices=sorted(L.LOSSES)), "training loss"),
+    ("--truncate-every", "truncate_every", dict(type=_positive_int),
+     "truncated BPTT window in steps (default: off)"),
+    ("--curl-gain", "curl_gain", dict(type=_float), "curl force field gain in N s/m (clockwise if > 0; 0 = off)"),
+    ("--curl-prob", "curl_prob", dict(type=_probability), "fraction of trials with the curl field on"),
+    ("--seed", "seed", dict(type=_int), "seed of member 0 (member k uses seed + k)"),
+    ("--ensemble-size", "ensemble_size", dict(type=_positive_int), "train K policies at once"),
+    ("--device", "device", {}, "torch device: cpu, cuda, cuda:<index> or mps"),
+    ("--dtype", "dtype", dict(choices=["float32", "float64"]), "floating-point precision"),
+]
+FLAGS = {field: flag for flag, field, _, _ in RUN_OPTIONS}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="motornet-fn", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="motornet-fn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,plot,sweep}")
 
-    train = sub.add_parser("train", help="train a policy (or an ensemble) and save a run directory")
-    train.add_argument("--effector", choices=sorted(PREBUILT), default=DEFAULTS.effector)
-    train.add_argument("--muscle", choices=sorted(MUSCLES), default=None,
-                       help="muscle model for RigidTendonArm26 / Reacher / FreePointMass24")
-    train.add_argument("--task", choices=sorted(TASKS), default=DEFAULTS.task)
-    train.add_argument("--batches", type=_positive_int, default=DEFAULTS.n_batches, help="number of training batches")
-    train.add_argument("--batch-size", type=_positive_int, default=DEFAULTS.batch_size)
-    train.add_argument("--episode-duration", type=_positive_float, default=DEFAULTS.episode_duration, help="seconds")
-    train.add_argument("--policy", choices=["gru", "mlp"], default=DEFAULTS.policy)
-    train.add_argument("--hidden-size", type=_positive_int, default=DEFAULTS.hidden_size)
-    train.add_argument("--lr", type=_positive_float, default=DEFAULTS.lr, help="Adam learning rate")
-    train.add_argument("--lr-schedule", choices=["constant", "cosine"], default=DEFAULTS.lr_schedule)
-    train.add_argument("--loss", choices=sorted(L.LOSSES), default=DEFAULTS.loss)
-    train.add_argument("--truncate-every", type=_positive_int, default=None, help="truncated BPTT window (steps)")
+    train = sub.add_parser("train", help="train a policy (or an ensemble) and save a run directory",
+                           description="Train a policy (or an ensemble) and save a run directory holding config.json, "
+                                       "checkpoint.pt, losses.csv, loss.png and trajectories.png.")
+    run = train.add_argument_group("run options (saved in config.json; a resumed run keeps them)")
+    for flag, field, kwargs, text in RUN_OPTIONS:
+        default = "" if getattr(DEFAULTS, field) is None else f" (default: {getattr(DEFAULTS, field)})"
+        metavar = None if "choices" in kwargs else flag.lstrip("-").replace("-", "_").upper()
+        run.add_argument(flag, dest=field, default=None, metavar=metavar, help=text + default, **kwargs)
     add_task_options(train)
-    train.add_argument("--curl-gain", type=float, default=DEFAULTS.curl_gain,
-                       help="curl force field gain in N s/m (clockwise if > 0; 0 = off)")
-    train.add_argument("--curl-prob", type=float, default=DEFAULTS.curl_prob, help="fraction of trials with the curl field on")
-    train.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    train.add_argument("--ensemble-size", type=_positive_int, default=DEFAULTS.ensemble_size,
-                       help="train K policies (seeds seed..seed+K-1) at once")
-    train.add_argument("--device", default=DEFAULTS.device)
-    train.add_argument("--dtype", choices=["float32", "float64"], default=DEFAULTS.dtype)
-    train.add_argument("--checkpoint-every", type=_positive_int, default=100, help="batches between checkpoints")
-    train.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<time>-<effector>)")
-    train.add_argument("--resume", type=Path, default=None, help="continue the run in this directory")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    speed = train.add_mutually_exclusive_group()
-    speed.add_argument("--compile", dest="compile", action="store_const", const=True, default="auto",
-                       help="always compile the episode with torch.compile (same numbers; ~10x faster batches after "
-                            "a one-off compilation). Default: compile when the run is long enough to repay it")
+    speed = train.add_argument_group("compilation (may change when resuming)").add_mutually_exclusive_group()
+    speed.add_argument("--compile", dest="compile", action="store_const", const=True, default=None,
+                       help="always compile the episode with torch.compile (same numbers; ~10x faster batches after a "
+                            "one-off compilation; default: compile when the run is long enough to repay it)")
     speed.add_argument("--no-compile", dest="compile", action="store_const", const=False,
                        help="never compile: run every batch eagerly")
-    train.add_argument("--threads", type=_positive_int, default=1,
-                       help="CPU threads for torch (default 1: the fastest for these small batches; the tutorial "
-                            "batch measured 144 ms with 1 thread, 197 ms with 2 on a 2-core CPU)")
-    train.add_argument("--release-memory", action="store_true",
-                       help="let the allocator return freed memory to the OS after every batch (default: keep it "
-                            "for the next batch, which saves page faults; see motornet_fn.memory)")
+    other = train.add_argument_group("output and performance (may change when resuming)")
+    other.add_argument("--out", type=Path, default=None,
+                       help="new run directory; never overwritten (default: runs/<time>-<effector>)")
+    other.add_argument("--resume", type=Path, default=None,
+                       help=f"continue the run in this directory with its saved config; only {RESUMABLE} may be given")
+    other.add_argument("--checkpoint-every", type=_positive_int, default=100,
+                       help="batches between checkpoints (default: %(default)s)")
+    other.add_argument("--threads", type=_positive_int, default=1,
+                       help="CPU threads for torch (default: %(default)s, the fastest for these small batches: the "
+                            "tutorial batch took 144 ms with 1 thread, 197 ms with 2 on a 2-core CPU)")
+    other.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    other.add_argument("--release-memory", action="store_true",
+                       help="let the allocator return freed memory to the OS after every batch (default: keep it for "
+                            "the next batch, which saves page faults; see motornet_fn.memory)")
 
-    evaluate = sub.add_parser("evaluate", help="evaluate a run's policy on a fixed batch")
-    evaluate.add_argument("run", type=Path)
-    evaluate.add_argument("--batch-size", type=_positive_int, default=64)
-    evaluate.add_argument("--seed", type=int, default=12345)
-    evaluate.add_argument("--member", type=int, default=0, help="ensemble member to evaluate")
+    evaluate = sub.add_parser("evaluate", help="evaluate a run's policy on a fixed batch",
+                              description="Evaluate one policy of a run on a fixed batch. Writes "
+                                          "RUN/analysis/evaluation_<tag>.json and trajectories_<tag>.png "
+                                          "(tag: member, batches trained, seed, batch size); the training run's "
+                                          "own files are never touched.")
+    evaluate.add_argument("run", type=Path, help="run directory")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=64, help="trials (default: %(default)s)")
+    evaluate.add_argument("--seed", type=_int, default=12345, help="seed of the batch (default: %(default)s)")
+    evaluate.add_argument("--member", type=_nonnegative_int, default=0,
+                          help="ensemble member to evaluate (default: %(default)s)")
 
-    plot = sub.add_parser("plot", help="(re)draw a run's loss curve and trajectories")
-    plot.add_argument("run", type=Path)
+    plot = sub.add_parser("plot", help="(re)draw a run's loss curve and trajectories",
+                          description="Redraw RUN/loss.png and RUN/trajectories.png from the checkpoint "
+                                      "(replacing the figures training drew; nothing else is written).")
+    plot.add_argument("run", type=Path, help="run directory")
     add_sweep_parser(sub)
     return parser
 
@@ -106,11 +158,14 @@ def _task_option_flags() -> dict[str, str]:
 
 def add_task_options(parser: argparse.ArgumentParser) -> None:
     """One flag per task option of the registry (a value is parsed as JSON: numbers, lists, strings)."""
-    group = parser.add_argument_group("task options (from the task registry; each applies to the tasks named)")
+    group = parser.add_argument_group("task options (from the task registry; each applies to the tasks named; "
+                                      "saved in config.json)")
     for flag, name in sorted(_task_option_flags().items()):
         users = [t for t in sorted(TASKS) if name in option_names(t)]
+        defaults = {repr(f.default) for t in users for f in dataclasses.fields(TASKS[t]) if f.name == name}
+        shown = f" (default: {defaults.pop()})" if len(defaults) == 1 else ""
         group.add_argument(flag, dest="task_option_" + name, type=_json_value, default=None, metavar="VALUE",
-                           help=f"{', '.join(users)}: {option_help(TASKS[users[0]], name)}")
+                           help=f"{', '.join(users)}: {option_help(TASKS[users[0]], name)}{shown}")
 
 
 def _json_value(text: str):
@@ -120,72 +175,100 @@ def _json_value(text: str):
         return text
 
 
-def _task_options(args) -> dict:
-    """The task options given on the command line; one the chosen task does not take is an error."""
+def _task_options(args, task: str) -> dict:
+    """The task options given on the command line; one ``task`` does not take is an error."""
     given = {name: getattr(args, "task_option_" + name) for name in _task_option_flags().values()
              if getattr(args, "task_option_" + name, None) is not None}
-    wrong = sorted(set(given) - set(option_names(args.task)))
+    wrong = sorted(set(given) - set(option_names(task)))
     if wrong:
         flags = ", ".join("--" + w.replace("_", "-") for w in wrong)
-        valid = ", ".join("--" + n.replace("_", "-") for n in option_names(args.task)) or "none"
-        raise ValueError(f"{flags}: not an option of task {args.task!r} (its options: {valid})")
+        valid = ", ".join("--" + n.replace("_", "-") for n in option_names(task)) or "none"
+        raise UsageError(f"{flags}: not an option of task {task!r} (its options: {valid})")
     return given
 
 
 def _config_from_args(args) -> TrainConfig:
-    return TrainConfig(
-        effector=args.effector, muscle=args.muscle, task=args.task, task_options=_task_options(args),
-        n_batches=args.batches, batch_size=args.batch_size, episode_duration=args.episode_duration,
-        policy=args.policy, hidden_size=args.hidden_size, lr=args.lr, lr_schedule=args.lr_schedule, loss=args.loss,
-        truncate_every=args.truncate_every, curl_gain=args.curl_gain, curl_prob=args.curl_prob,
-        seed=args.seed, ensemble_size=args.ensemble_size,
-        device=args.device, dtype=args.dtype, compile=args.compile,
-    )
+    given = {field: getattr(args, field) for field in [*FLAGS, "compile"] if getattr(args, field) is not None}
+    return TrainConfig(**given, task_options=_task_options(args, given.get("task", DEFAULTS.task)))
+
+
+def _save_png(fig, path: Path) -> Path:
+    ckpt.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    return path
+
+
+def _member_title(trainer: Trainer, k: int) -> str:
+    size = trainer.config.ensemble_size
+    return f"member {k} of {size} (seed {trainer.seeds[k]})" if size > 1 else f"seed {trainer.seeds[k]}"
 
 
 def draw_figures(trainer: Trainer, run: Path) -> list[Path]:
-    """Write loss.png and trajectories.png into ``run``."""
+    """Write (or redraw) loss.png and trajectories.png into ``run``."""
     title = f"{trainer.config.effector}, {trainer.step} batches"
-    plots.plot_losses(trainer.log.loss, run / "loss.png", title=title)
-    plots.plot_trajectories(trainer.evaluate(), run / "trajectories.png", title=title)
-    return [run / "loss.png", run / "trajectories.png"]
+    losses = plots.plot_losses(trainer.log.loss, title=title, label=plots.loss_label(trainer.config))
+    paths = trainer.evaluate()
+    trajectories = plots.plot_trajectories(paths, title=f"{title}\n{_member_title(trainer, 0)}")
+    return [_save_png(losses, run / "loss.png"), _save_png(trajectories, run / "trajectories.png")]
+
+
+def _resumed_trainer(args) -> Trainer:
+    """The run of ``--resume`` at its checkpoint; refuses options that would change it."""
+    run = args.resume
+    if args.out is not None:
+        raise UsageError("give either --out or --resume, not both")
+    trainer = ckpt.load_run(run)
+    saved = trainer.config
+    changed = [f"{flag} {getattr(args, field)} (the run has {getattr(saved, field)})" for field, flag in FLAGS.items()
+               if field != "n_batches" and getattr(args, field) is not None and getattr(args, field) != getattr(saved, field)]
+    task = get_task(saved.task, **saved.task_options)
+    for name, value in _task_options(args, saved.task).items():
+        if value != getattr(task, name):
+            changed.append(f"--{name.replace('_', '-')} {value} (the run has {getattr(task, name)})")
+    if changed:
+        raise UsageError(f"--resume continues {str(run)!r} with its saved config; refusing options that would change "
+                         f"it: {', '.join(changed)}. With --resume give only {RESUMABLE}")
+    if args.n_batches is not None:
+        if args.n_batches < trainer.step:
+            raise UsageError(f"--batches {args.n_batches} is below the {trainer.step} batches {str(run)!r} has done; "
+                             f"give --batches {trainer.step} or more")
+        trainer.config.n_batches = args.n_batches
+    if args.compile is not None:  # a performance switch
+        trainer.config.compile = args.compile
+    return trainer
 
 
 def cmd_train(args) -> int:
     torch.set_num_threads(args.threads)
     if not args.release_memory:
         retain_freed_memory()
+    created: list[Path] | None = None  # what a new run created; None when resuming
     if args.resume is not None:
-        if args.out is not None:
-            raise SystemExit("motornet-fn train: give either --out or --resume, not both")
-        run = args.resume
-        trainer = ckpt.load_run(run)
-        if args.batches != DEFAULTS.n_batches:  # an explicit --batches extends the run
-            trainer.config.n_batches = args.batches
-        if args.compile != "auto":  # a performance switch: may change for a resumed run
-            trainer.config.compile = args.compile
+        trainer, run = _resumed_trainer(args), args.resume
         print(f"resuming {run} at batch {trainer.step}/{trainer.config.n_batches}")
     else:
-        config = _config_from_args(args)
+        try:  # a bad config fails here, before any directory exists
+            trainer = Trainer(_config_from_args(args))
+        except ValueError as err:  # name the option, not the config field
+            field = str(err).split(" ", 1)[0]
+            flag = FLAGS.get(field) or ("--" + field.replace("_", "-") if field in _task_option_flags().values() else "")
+            raise UsageError(flag + str(err)[len(field):] if flag else str(err)) from None
+        config = trainer.config
         run = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.effector}"
-        run = ckpt.prepare_run_dir(run)
-        trainer = Trainer(config)
+        created = ckpt.create_run_dir(run)
         print(f"training {config.effector} ({config.ensemble_size} polic{'y' if config.ensemble_size == 1 else 'ies'}) "
               f"for {config.n_batches} batches -> {run}")
-    ckpt.save_run(trainer, run)
 
     def periodic_save(t: Trainer):
         if t.step % args.checkpoint_every == 0:
             ckpt.save_run(t, run)
 
     try:
-        trainer.fit(progress=not args.no_progress, callback=periodic_save)
-    except KeyboardInterrupt:
         ckpt.save_run(trainer, run)
-        print(f"\ninterrupted at batch {trainer.step}; checkpoint saved. Resume with: motornet-fn train --resume {run}",
-              file=sys.stderr)
-        return 130
-    ckpt.save_run(trainer, run)
+        with _compile_log_to_stdout():
+            trainer.fit(progress=not args.no_progress, callback=periodic_save)
+        ckpt.save_run(trainer, run)
+    except BaseException as err:
+        return _stopped(trainer, run, created, err)
     figures = draw_figures(trainer, run)
     final = sum(trainer.log.loss[-1]) / len(trainer.log.loss[-1])
     per_batch = sum(trainer.log.seconds) / max(1, len(trainer.log.seconds))
@@ -193,21 +276,77 @@ def cmd_train(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _compile_log_to_stdout():
+    """Send the compile decisions and timings (``motornet_fn.compile``, stderr by default; log files stay
+    as they are) to stdout while training, so that stderr carries the progress bar and errors only."""
+    logger = logging.getLogger("motornet_fn.compile")
+    to_stderr = [h for h in logger.handlers
+                 if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    to_stdout = logging.StreamHandler(sys.stdout)
+    for h in to_stderr:
+        to_stdout.setFormatter(h.formatter)
+        logger.removeHandler(h)
+    if to_stderr:  # a silenced log stays silent
+        logger.addHandler(to_stdout)
+    try:
+        yield
+    finally:
+        logger.removeHandler(to_stdout)
+        for h in to_stderr:
+            logger.addHandler(h)
+
+
+def _stopped(trainer: Trainer, run: Path, created: list[Path] | None, err: BaseException) -> int:
+    """After training stopped early: remove a new run that never finished a batch, else save its last
+    consistent batch; then report a Ctrl-C (130) or a non-finite loss (1), or re-raise anything else."""
+    if created is not None and trainer.step == 0:
+        ckpt.remove_unfinished_run(run, created)
+        kept = f"no batch had finished, so what it wrote in {str(run)!r} was removed"
+    else:
+        try:
+            with defer_interrupts():
+                ckpt.save_run(trainer, run)
+            kept = f"checkpoint saved at batch {trainer.step}"
+        except (OSError, KeyboardInterrupt) as save_err:
+            kept = f"the checkpoint could not be saved ({_one_line(save_err)}); the one on disk is from an earlier batch"
+    if isinstance(err, KeyboardInterrupt):
+        resume = f". Resume with: motornet-fn train --resume {run}" if trainer.step else ""
+        print(f"\ninterrupted at batch {trainer.step}; {kept}{resume}", file=sys.stderr)
+        return 130
+    if isinstance(err, NonFiniteLossError):
+        print(f"motornet-fn train: error: {err}; {kept}", file=sys.stderr)
+        return 1
+    raise err
+
+
 def cmd_evaluate(args) -> int:
     trainer = ckpt.load_run(args.run)
-    if not 0 <= args.member < trainer.config.ensemble_size:
-        raise SystemExit(f"motornet-fn evaluate: --member must be in 0..{trainer.config.ensemble_size - 1}, got {args.member}")
+    size = trainer.config.ensemble_size
+    if args.member >= size:
+        raise UsageError(f"--member must be in 0..{size - 1} (the run has {size} polic{'y' if size == 1 else 'ies'}), "
+                         f"got {args.member}")
     trace = trainer.evaluate(batch_size=args.batch_size, seed=args.seed, k=args.member)
     final_distance = torch.linalg.vector_norm(trace.fingertip[:, -1] - trace.goal[:, -1], dim=-1)
     result = {
         "run": str(args.run), "member": args.member, "batches_trained": trainer.step,
+        "seed": args.seed, "batch_size": args.batch_size,
         "l1_position_loss": float(L.l1_position(trace.fingertip, trace.goal)),
         "final_distance_mean_m": float(final_distance.mean()),
         "final_distance_median_m": float(final_distance.median()),
     }
-    (args.run / "evaluation.json").write_text(json.dumps(result, indent=2))
-    plots.plot_trajectories(trace, args.run / "trajectories.png", title=f"member {args.member}")
+    out = args.run / "analysis"
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"cannot create {str(out)!r}: {err.strerror}") from None
+    tag = f"member{args.member}_batch{trainer.step}_seed{args.seed}_n{args.batch_size}"
+    json_path = out / f"evaluation_{tag}.json"
+    ckpt.atomic_write(json_path, lambda f: f.write(json.dumps(result, indent=2).encode()))
+    title = f"{trainer.config.effector}, {trainer.step} batches\n{_member_title(trainer, args.member)}"
+    png = _save_png(plots.plot_trajectories(trace, title=title), out / f"trajectories_{tag}.png")
     print(json.dumps(result, indent=2))
+    print(f"wrote {json_path}, {png}")
     return 0
 
 
@@ -218,12 +357,21 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.filename}: {err.strerror}"
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot, "sweep": cmd_sweep}[args.command](args)
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
-        print(f"motornet-fn {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"\nmotornet-fn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:  # bad input, unreadable or unwritable files: one line, no traceback
+        print(f"motornet-fn {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
 
 

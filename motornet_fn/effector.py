@@ -267,17 +267,18 @@ class Effector(RecordedModule):
         """One compiled core step on MotorNet's state layouts (the conversions are compiled too)."""
         states = self.states
         batch = states["joint"].shape[0]
-        new, joint, cartesian, muscle, geometry = compiled_layout_step(spec)(
+        joint, cartesian, muscle, geometry = compiled_layout_step(spec)(
             params, states["joint"], states["muscle"], states["geometry"], action.expand(batch, -1),
             loads.endpoint.expand(batch, -1), loads.joint.expand(batch, -1))
-        self.set_layout_states(new, joint, cartesian, muscle, geometry)
+        self.set_layout_states(None, joint, cartesian, muscle, geometry)
 
-    def set_layout_states(self, core_state: EffectorState, joint, cartesian, muscle, geometry) -> None:
-        """Set :attr:`states` from MotorNet-layout tensors computed with the core state ``core_state``."""
+    def set_layout_states(self, core_state: EffectorState | None, joint, cartesian, muscle, geometry) -> None:
+        """Set :attr:`states` from MotorNet-layout tensors (computed with the core state ``core_state``, if
+        known: the next core step then starts from it without converting the layouts)."""
         states = self.states
         states["joint"], states["cartesian"], states["muscle"], states["geometry"] = joint, cartesian, muscle, geometry
         states["fingertip"] = cartesian[..., : self.skeleton.space_dim]
-        self.__dict__[_LAST_CORE] = (core_state, _tensor_keys(states))
+        self.__dict__[_LAST_CORE] = None if core_state is None else (core_state, _tensor_keys(states))
 
     def integrate(self, action: torch.Tensor, endpoint_load: torch.Tensor, joint_load: torch.Tensor) -> None:
         """One integration step of ``minidt`` with the configured method; updates :attr:`states`.
@@ -931,14 +932,14 @@ _LAYOUT_STEPS: dict = {}
 
 def compiled_layout_step(spec):
     """The core step of ``spec`` on MotorNet's layouts, compiled: ``(params, joint, muscle, geometry, action,
-    endpoint_load, joint_load) -> (core state, joint, cartesian, muscle, geometry)``."""
+    endpoint_load, joint_load) -> (joint, cartesian, muscle, geometry)``."""
     if spec not in _LAYOUT_STEPS:
         from motornet_fn.core.compiled import compile_function
 
         def step(params, joint, muscle, geometry, action, endpoint_load, joint_load):
             new = core_effector.step(spec, params, from_layouts(spec, joint, muscle, geometry), action,
                                      Loads(endpoint_load, joint_load))
-            return (new, *to_layouts(spec, params, new))
+            return to_layouts(spec, params, new)
 
         _LAYOUT_STEPS[spec] = compile_function(step, None, "effector step", lambda *a: (
             f"effector step ({spec.skeleton.name}/{spec.muscle.name}/{spec.integrator}, batch {a[1].shape[0]})"))

@@ -376,34 +376,33 @@ class Environment(gym.Env, RecordedModule):
         return action
 
     def _core_step(self, action: torch.Tensor, deterministic: bool, kwargs: dict):
-        """One call of the core environment step (compiled with ``compile=True``)."""
+        """One call of the core environment step (compiled with ``compile=True``), with this step's noise
+        drawn from :attr:`np_random` in one block, in MotorNet's order (action, proprioception, vision, obs)."""
         spec = self.env_spec(*self._fields_on())
         params = self.env_params()
-        state = self._core_state(spec)
-        batch = state.t.shape[0]
-        e = spec.effector
-        widths = ([("action", e.n_muscles)] if not deterministic else []) + [
-            ("proprio", 2 * e.n_muscles), ("vision", e.space_dim), ("obs", spec.obs_dim)]
-        z = torch.as_tensor(self.np_random.standard_normal(batch * sum(w for _, w in widths)), dtype=torch.float32)
-        blocks = dict(zip([n for n, _ in widths], z.to(self.device).split([batch * w for _, w in widths])))
-        draws = core_env.StepDraws(**{n: blocks[n].reshape(batch, w).to(action.dtype) for n, w in widths})
+        states = self.states
+        batch = states["joint"].shape[0]
+        widths = _noise_widths(spec, deterministic)
+        z = torch.from_numpy(self.np_random.standard_normal(batch * sum(w for _, w in widths))).to(
+            device=self.device, dtype=action.dtype)
         loads = self._extra_loads(kwargs)
         if action.shape[0] != batch:
             action = action.expand(batch, -1)
+        task, fields, t, buffer = self._task_for_goal(), self._fields, self._time(), self.__dict__["_buffer"]
         if self._compile:
-            states = self.states
-            new, layouts, obs, info = compiled_env_layout_step(spec)(
-                params, states["joint"], states["muscle"], states["geometry"], state._replace(effector=None), action,
-                draws, loads)
-            self.effector.set_layout_states(new.effector, *layouts)
+            *layouts, buffer, obs, noisy_action, shown = compiled_env_layout_step(spec, widths)(
+                params, states["joint"], states["muscle"], states["geometry"], buffer, task, fields, t, action, z, loads)
+            self.effector.set_layout_states(None, *layouts)
         else:
-            new, obs, info = core_env.step(spec, params, state, action, draws, loads)
+            state = core_env.EnvState(self.effector.core_state(), buffer, task, fields, t)
+            new, obs, info = core_env.step(spec, params, state, action, split_draws(z, widths, batch), loads)
             self.effector._set_core_state(new.effector)
+            buffer, noisy_action, shown = new.buffer, info.noisy_action, info.goal.shown
         self.elapsed += self.dt
-        self.__dict__["_buffer"] = new.buffer
-        self.goal = info.goal.shown
-        self.__dict__["_goal_ref"] = self.goal
-        return (obs if self.differentiable else self.detach(obs)), info.noisy_action
+        self.__dict__["_buffer"] = buffer
+        self.goal = shown
+        self.__dict__["_goal_ref"] = shown
+        return (obs if self.differentiable else self.detach(obs)), noisy_action
 
     def _protocol_step(self, action: torch.Tensor, deterministic: bool, kwargs: dict):
         """MotorNet's step protocol through the (possibly overridden) hooks."""
@@ -732,27 +731,46 @@ def core_cartesian(pos: torch.Tensor, vel: torch.Tensor):
     return CartesianState(pos, vel)
 
 
+def _noise_widths(spec: core_env.EnvSpec, deterministic: bool) -> tuple:
+    """((channel, width), ...) of one step's noise draws in MotorNet's order (no action noise when
+    ``deterministic``)."""
+    e = spec.effector
+    widths = (("proprio", 2 * e.n_muscles), ("vision", e.space_dim), ("obs", spec.obs_dim))
+    return widths if deterministic else (("action", e.n_muscles),) + widths
+
+
+def split_draws(z: torch.Tensor, widths: tuple, batch: int) -> core_env.StepDraws:
+    """The blocks of one flat standard-normal draw ``z`` (drawn block after block, each (batch, width) in
+    C order) as StepDraws."""
+    blocks = z.split([batch * w for _, w in widths])
+    return core_env.StepDraws(**{name: b.reshape(batch, w) for (name, w), b in zip(widths, blocks)})
+
+
 _LAYOUT_STEPS: dict = {}
 
 
-def compiled_env_layout_step(spec: core_env.EnvSpec):
-    """The core environment step of ``spec`` on MotorNet's effector-state layouts, compiled:
-    ``(params, joint, muscle, geometry, state without its effector, action, draws, loads) ->
-    (new state, (joint, cartesian, muscle, geometry), obs, info)``."""
-    if spec not in _LAYOUT_STEPS:
+def compiled_env_layout_step(spec: core_env.EnvSpec, widths: tuple):
+    """The core environment step of ``spec`` on MotorNet's effector-state layouts, compiled: ``(params,
+    joint, muscle, geometry, buffer, task, fields, t, action, z, loads) -> (joint, cartesian, muscle,
+    geometry, buffer, obs, noisy action, shown goal)`` (z: the step's flat noise draw). Only what changes
+    comes out: every input and output of a compiled call costs a check and a wrapper at each step."""
+    key = (spec, widths)
+    if key not in _LAYOUT_STEPS:
         from motornet_fn.core.compiled import compile_function
         from motornet_fn.effector import from_layouts, to_layouts
 
         e = spec.effector
 
-        def step(params, joint, muscle, geometry, rest, action, draws, loads):
-            state = rest._replace(effector=from_layouts(e, joint, muscle, geometry))
+        def step(params, joint, muscle, geometry, buffer, task, fields, t, action, z, loads):
+            state = core_env.EnvState(from_layouts(e, joint, muscle, geometry), buffer, task, fields, t)
+            draws = split_draws(z, widths, joint.shape[0])
             new, obs, info = core_env.step(spec, params, state, action, draws, loads)
-            return new, to_layouts(e, params.effector, new.effector), obs, info
+            return (*to_layouts(e, params.effector, new.effector), new.buffer, obs, info.noisy_action,
+                    info.goal.shown)
 
-        _LAYOUT_STEPS[spec] = compile_function(step, None, "environment step", lambda *a: (
+        _LAYOUT_STEPS[key] = compile_function(step, None, "environment step", lambda *a: (
             f"environment step ({spec.task.name}, {e.skeleton.name}/{e.muscle.name}, batch {a[1].shape[0]})"))
-    return _LAYOUT_STEPS[spec]
+    return _LAYOUT_STEPS[key]
 
 
 def _hashable(value: Any) -> Any:

@@ -34,7 +34,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import tempfile
 import time
 import tomllib
@@ -53,8 +52,8 @@ FIELD_TYPES = typing.get_type_hints(TrainConfig)
 PERF_ONLY = ("compile",)  # switches that do not change the numbers (TrainConfig.load_state_dict ignores them)
 SPEC_FILE, SUMMARY_CSV, SUMMARY_PNG = "sweep.json", "summary.csv", "summary.png"
 FIGURES = ("loss.png", "trajectories.png")
-#: what an interrupted first ``save_run`` can leave in a run directory before checkpoint.pt exists
-FIRST_SAVE_LEFTOVERS = {ckpt.CONFIG, ckpt.CONFIG + ".tmp", ckpt.CHECKPOINT + ".tmp"}
+#: the files ``save_run`` writes (and their temporary files): all an interrupted first save can leave
+SAVE_FILES = {name + tmp for name in (ckpt.CONFIG, ckpt.CHECKPOINT, ckpt.LOSSES) for tmp in ("", ".tmp")}
 INSTALL_HINT = 'motornet-fn sweep needs Ray, which is not installed: pip install -e ".[sweep]"'
 #: Test-only fault injection (see :class:`_TestHooks`): set in the driver's environment, passed to the tasks.
 HOOKS_ENV = "MOTORNET_FN_SWEEP_TEST_HOOKS"
@@ -306,14 +305,11 @@ def check_out_dir(spec: SweepSpec, out: Path, create: bool = False) -> None:
     if create:
         out.mkdir(parents=True, exist_ok=True)
         names = {c.name: c.overrides for c in spec.expand()}
-        _write_atomic(record, json.dumps({"format": 1, "spec": spec.normalised(), "conditions": names}, indent=2))
+        _write_text(record, json.dumps({"format": 1, "spec": spec.normalised(), "conditions": names}, indent=2))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:  # newline="": csv rows keep their own line ends
-        f.write(text)
-    os.replace(tmp, path)
+def _write_text(path: Path, text: str) -> None:
+    ckpt.atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def load_existing(run: Path, config: TrainConfig) -> Trainer | None:
@@ -326,10 +322,10 @@ def load_existing(run: Path, config: TrainConfig) -> Trainer | None:
     if not run.exists():
         return None
     names = set(os.listdir(run))
-    if ckpt.CHECKPOINT not in names:
-        if names <= FIRST_SAVE_LEFTOVERS and (ckpt.CONFIG not in names or not _config_diff(ckpt.load_config(run), config)):
+    if not {ckpt.CONFIG, ckpt.CHECKPOINT} <= names:  # no save finished: at most the first one, cut short
+        if names <= SAVE_FILES and (ckpt.CONFIG not in names or not _config_diff(ckpt.load_config(run), config)):
             return None
-        raise FileExistsError(f"{run} is not empty and holds no {ckpt.CHECKPOINT}; move it away to train this condition")
+        raise FileExistsError(f"{run} is not empty and holds no complete run; move it away to train this condition")
     diff = _config_diff(ckpt.load_config(run), config)
     if diff:
         raise ValueError(f"{run} holds a run with another config ({diff}); it is never overwritten: move it away")
@@ -362,8 +358,8 @@ def train_condition(run: str, config: dict, checkpoint_every: int = 50, threads:
 
     Writes what ``motornet-fn train`` writes (config.json, checkpoint.pt, losses.csv, loss.png,
     trajectories.png), checkpointing every ``checkpoint_every`` batches. Safe to run again after any
-    interruption: it resumes from the last checkpoint. A ``ray.cancel`` (a KeyboardInterrupt, taken
-    at the end of the current batch) saves a checkpoint first.
+    interruption: it resumes from the last checkpoint. A ``ray.cancel`` (a KeyboardInterrupt: Trainer.fit
+    leaves the trainer at a batch boundary) saves a checkpoint first.
 
     Args:
         run: the condition's run directory.
@@ -390,9 +386,9 @@ def train_condition(run: str, config: dict, checkpoint_every: int = 50, threads:
     trainer = load_existing(run, config)
     resumed_at = 0 if trainer is None else trainer.step
     if trainer is None:
-        if run.exists():
-            shutil.rmtree(run)  # only an interrupted first save of this same config (load_existing checked)
-        ckpt.prepare_run_dir(run)
+        if run.exists():  # only what an interrupted first save of this same config left (load_existing checked)
+            ckpt.remove_unfinished_run(run, [])
+        ckpt.create_run_dir(run)
         trainer = Trainer(config)
         ckpt.save_run(trainer, run)
 
@@ -405,8 +401,7 @@ def train_condition(run: str, config: dict, checkpoint_every: int = 50, threads:
         try:
             trainer.fit(progress=False, callback=callback)
         except KeyboardInterrupt:
-            if _interrupts_wait_for_batch_end():
-                ckpt.save_run(trainer, run)
+            ckpt.save_run(trainer, run)
             raise
         ckpt.save_run(trainer, run)
     if not is_finished(trainer, run):
@@ -417,16 +412,6 @@ def train_condition(run: str, config: dict, checkpoint_every: int = 50, threads:
         analysis_function()(run)
     return {"name": run.name, "step": trainer.step, "losses": trainer.log.loss[-1], "resumed_at": resumed_at,
             "wall_s": time.perf_counter() - t0, "pid": os.getpid()}
-
-
-def _interrupts_wait_for_batch_end() -> bool:
-    """Whether a KeyboardInterrupt can only have been raised between batches (Trainer.fit holds SIGINT
-    to the end of the batch in the main thread), so the trainer's state is consistent to save."""
-    import signal
-    import threading
-
-    handler = signal.getsignal(signal.SIGINT)
-    return threading.current_thread() is threading.main_thread() and callable(handler)
 
 
 class _TestHooks:
@@ -651,7 +636,7 @@ def write_summary(spec: SweepSpec, out: Path, outcomes: list[Outcome]) -> tuple[
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    _write_atomic(out / SUMMARY_CSV, text.getvalue())
+    _write_text(out / SUMMARY_CSV, text.getvalue())
     plot_summary(outcomes, rows, out / SUMMARY_PNG, title=f"{out.name}: {len(outcomes)} conditions x "
                                                                f"{len(spec.seeds)} seeds")
     return out / SUMMARY_CSV, out / SUMMARY_PNG

@@ -7,23 +7,15 @@
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections import Counter
 from pathlib import Path
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
-
-
 def add_sweep_parser(subparsers) -> None:
     """Register the ``sweep`` subcommand on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    from motornet_fn.cli import _positive_int  # here, not at the top: cli imports this module
+    from motornet_fn.cli import _nonnegative_int, _positive_int  # here, not at the top: cli imports this module
 
     sweep = subparsers.add_parser("sweep", help="train every condition x seed of a sweep file (TOML) on Ray",
                                   description=__doc__.split("\n\n")[0])
@@ -39,7 +31,7 @@ def add_sweep_parser(subparsers) -> None:
                             "the estimate assumes")
     sweep.add_argument("--cpus-per-task", type=_positive_int, default=1,
                        help="Ray num_cpus and torch threads of every condition's task (default 1)")
-    sweep.add_argument("--retries", type=_count, default=2,
+    sweep.add_argument("--retries", type=_nonnegative_int, default=2,
                        help="times Ray retries a condition whose worker died or that raised (default 2)")
     sweep.add_argument("--checkpoint-every", type=_positive_int, default=50, help="batches between checkpoints")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")

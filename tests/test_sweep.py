@@ -96,7 +96,7 @@ def test_missing_spec_and_bad_arguments(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     with pytest.raises(SystemExit):
         main(["sweep", str(EXAMPLE), "--cpus-per-task", "0"])
-    assert "expected an integer >= 1, got 0" in capsys.readouterr().err
+    assert "sweep: error: --cpus-per-task: expected an integer >= 1, got '0'" in capsys.readouterr().err
 
 
 def test_conditions_are_the_grid_crossed_with_the_overrides_and_named_from_them():

@@ -81,9 +81,19 @@ class TrainConfig:
     compile: bool | str = "auto"
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
+        """Raise ValueError naming the first bad field: its type, then its range, then the device and
+        the episode length (checked against the effector's time step, so the effector is built)."""
+        import typing
+
         from motornet_fn.core.build import PREBUILT
 
+        hints = typing.get_type_hints(TrainConfig)
+        for f in dataclasses.fields(self):
+            value, allowed = getattr(self, f.name), typing.get_args(hints[f.name]) or (hints[f.name],)
+            numeric = allowed + ((int,) if float in allowed else ())  # an int is a valid float
+            if isinstance(value, bool) and bool not in allowed or not isinstance(value, numeric):
+                names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+                raise ValueError(f"{f.name} must be {names}, got {value!r} ({type(value).__name__})")
         checks = [
             ("effector", self.effector in PREBUILT, f"one of {sorted(PREBUILT)}"),
             ("task", self.task in TASKS, f"one of {sorted(TASKS)}"),
@@ -91,15 +101,15 @@ class TrainConfig:
             ("loss", self.loss in L.LOSSES, f"one of {sorted(L.LOSSES)}"),
             ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),
             ("dtype", self.dtype in DTYPES, f"one of {sorted(DTYPES)}"),
-            ("n_batches", isinstance(self.n_batches, int) and self.n_batches >= 1, "an int >= 1"),
-            ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1, "an int >= 1"),
-            ("hidden_size", isinstance(self.hidden_size, int) and self.hidden_size >= 1, "an int >= 1"),
-            ("ensemble_size", isinstance(self.ensemble_size, int) and self.ensemble_size >= 1, "an int >= 1"),
-            ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "a number > 0"),
-            ("episode_duration", self.episode_duration > 0, "a duration > 0 s"),
+            ("n_batches", self.n_batches >= 1, "an int >= 1"),
+            ("batch_size", self.batch_size >= 1, "an int >= 1"),
+            ("hidden_size", self.hidden_size >= 1, "an int >= 1"),
+            ("ensemble_size", self.ensemble_size >= 1, "an int >= 1"),
+            ("lr", self.lr > 0, "a number > 0"),
+            ("grad_clip", self.grad_clip is None or self.grad_clip > 0, "None or a number > 0"),
+            ("episode_duration", 0 < self.episode_duration < math.inf, "a finite duration > 0 s"),
             ("curl_prob", 0.0 <= self.curl_prob <= 1.0, "a probability in [0, 1]"),
             ("compile", self.compile in (True, False, "auto"), 'True, False or "auto"'),
-            ("task_options", isinstance(self.task_options, dict), "a dict of the task's options"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -108,6 +118,53 @@ class TrainConfig:
             raise ValueError(f"compile=True does not support truncate_every (got {self.truncate_every!r}); "
                              f"set truncate_every=None or compile=False")
         get_task(self.task, **self.task_options)  # unknown or bad task options raise, naming them
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {self.device!r}") from None
+        available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+        if device.type not in available:
+            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:<index>' or 'mps', got {self.device!r}")
+        if not available[device.type]:
+            raise ValueError(f"device {self.device!r} is not available: this torch ({torch.__version__}) cannot "
+                             f"use {device.type} on this machine; use device 'cpu'")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {self.device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+        # An action first moves the fingertip 3 steps later (activation, then velocity, then position;
+        # measured on every prebuilt effector): with fewer steps the loss cannot depend on the policy.
+        min_steps, dt = 3, build_effector(self)[0].dt
+        if int(round(self.episode_duration / dt)) < min_steps:
+            raise ValueError(f"episode_duration must be at least {min_steps} time steps of {self.effector}'s "
+                             f"dt = {dt:g} s (>= {min_steps * dt:g} s) for an action to reach the fingertip, "
+                             f"got {self.episode_duration!r}")
+        if self.truncate_every is not None and self.truncate_every < min_steps:
+            raise ValueError(f"truncate_every must be None or >= {min_steps} steps (an action reaches the "
+                             f"fingertip {min_steps} steps later), got {self.truncate_every!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "TrainConfig":
+        """Build and validate a config from a dict such as a parsed config.json.
+
+        Args:
+            data: field name -> value; missing fields take their defaults.
+            source: what ``data`` came from, to start error messages with (e.g. the file's path).
+
+        Raises:
+            ValueError: ``data`` is not a dict, has a key that is no field, or a bad value; the message
+                names the source, the key and the expected type or range.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a JSON object of config fields, got {type(data).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = [key for key in data if key not in names]
+        if unknown:
+            raise ValueError(f"{source}: unknown key {unknown[0]!r}; the config's keys are {', '.join(names)}")
+        config = cls(**data)
+        try:
+            config.validate()
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
+        return config
 
 
 @dataclass
@@ -321,17 +378,44 @@ class Trainer:
     # -------------------------------------------------------------------------------- loop
     def fit(self, n_batches: int | None = None, progress: bool = True,
             callback: Callable[["Trainer"], Any] | None = None) -> TrainLog:
-        """Train until ``n_batches`` batches in total have been done (default: the config's)."""
+        """Train until ``n_batches`` batches in total have been done (default: the config's).
+
+        The trainer only ever stops at a batch boundary. A first Ctrl-C lets the current batch finish;
+        if a batch is cut short (a second Ctrl-C, an error) or its loss or gradient norm is not finite,
+        the trainer is put back as it was before that batch, then the exception propagates. So after
+        ``fit`` returns or raises, :meth:`state_dict` is always one consistent batch boundary.
+
+        Args:
+            n_batches: total number of batches to have done (not the number still to do).
+            progress: show a tqdm progress bar.
+            callback: called with the trainer after every batch (e.g. to save a checkpoint).
+
+        Returns:
+            The trainer's log.
+
+        Raises:
+            NonFiniteLossError: a loss or gradient norm became NaN or infinite (the message names the
+                batch and the members); the trainer holds the state after the last good batch.
+        """
         from tqdm.auto import tqdm
+
+        from motornet_fn.nn import batch_guard
 
         total = self.config.n_batches if n_batches is None else n_batches
         if self.step < total:
             self.resolve_compile(total - self.step)
         bar = tqdm(total=total, initial=self.step, disable=not progress, unit="batch", dynamic_ncols=True)
+        boundary = batch_guard.snapshot(self)
         try:
             while self.step < total:
-                with finish_before_interrupt():  # Ctrl-C lands between batches: the run stays resumable
-                    losses = self.train_batch()
+                with finish_before_interrupt():  # a first Ctrl-C lands after the batch and its snapshot
+                    try:
+                        losses = self.train_batch()
+                        batch_guard.check_finite(self)
+                    except BaseException:  # a second Ctrl-C, an error, a non-finite loss: undo the batch
+                        batch_guard.restore(self, boundary)
+                        raise
+                    boundary = batch_guard.snapshot(self)
                 bar.update(1)
                 bar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}")
                 if callback is not None:
@@ -341,25 +425,44 @@ class Trainer:
         return self.log
 
     # -------------------------------------------------------------------------------- state
-    def state_dict(self) -> dict:
-        """Everything needed to resume exactly: weights, optimiser, scheduler, RNGs, step, log."""
+    def state_dict(self, log: bool = True) -> dict:
+        """Everything needed to resume exactly: weights, optimiser, scheduler, RNGs, step, log.
+
+        Tensors may be the trainer's own (copy them to keep this state). ``log=False`` leaves the log
+        out (a snapshot of the current batch boundary need not copy a log that only grows).
+        """
         weights = ({k: v.detach().clone() for k, v in {**self.weights, **self.buffers}.items()} if self.ensemble
                    else self.models[0].state_dict())
-        return {
+        state = {
             "config": dataclasses.asdict(self.config),
             "step": self.step,
             "weights": weights,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "generators": [g.get_state() for g in self.generators],
-            "log": dataclasses.asdict(self.log),
         }
+        if log:
+            state["log"] = dataclasses.asdict(self.log)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        perf_only = ("compile",)  # switches that do not change the numbers may differ on resumption
-        strip = lambda c: {k: v for k, v in c.items() if k not in perf_only}  # noqa: E731
-        if strip(state["config"]) != strip(dataclasses.asdict(self.config)):
-            raise ValueError("checkpoint config differs from this trainer's config; build the trainer from the checkpoint's config")
+        """Load a :meth:`state_dict` (with its log) saved by a trainer of the same config.
+
+        ``compile`` (a performance switch) and ``n_batches`` (a run may be extended) may differ; fields
+        the checkpoint lacks count as their defaults.
+
+        Raises:
+            ValueError: the configs differ in another field; the message lists every such field with
+                both values. Nothing is loaded then: build the trainer from the checkpoint's config.
+        """
+        may_differ = ("compile", "n_batches")
+        mine = dataclasses.asdict(self.config)
+        theirs = {**dataclasses.asdict(TrainConfig()), **state["config"]}
+        differ = [k for k in mine if k not in may_differ and mine[k] != theirs[k]]
+        differ += [k for k in theirs if k not in mine]
+        if differ:
+            fields = "; ".join(f"{k}: checkpoint {theirs.get(k)!r}, trainer {mine.get(k)!r}" for k in differ)
+            raise ValueError(f"checkpoint config differs from this trainer's config in {fields}")
         if self.ensemble:
             with torch.no_grad():
                 for name, value in state["weights"].items():
