@@ -38,6 +38,7 @@ from motornet_fn.nn import plots
 from motornet_fn.nn.batch_guard import NonFiniteLossError
 from motornet_fn.nn.interrupts import defer_interrupts
 from motornet_fn.nn.train import TrainConfig, Trainer
+from motornet_fn.sweep_cli import add_sweep_parser, cmd_sweep
 
 DEFAULTS = TrainConfig()
 #: the train options that are no part of the run's config: they may differ when a run is resumed
@@ -109,7 +110,7 @@ FLAGS = {field: flag for flag, field, _, _ in RUN_OPTIONS}
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="motornet-fn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,plot}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,plot,sweep}")
 
     train = sub.add_parser("train", help="train a policy (or an ensemble) and save a run directory",
                            description="Train a policy (or an ensemble) and save a run directory holding config.json, "
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Redraw RUN/loss.png and RUN/trajectories.png from the checkpoint "
                                       "(replacing the figures training drew; nothing else is written).")
     plot.add_argument("run", type=Path, help="run directory")
+    add_sweep_parser(sub)
     return parser
 
 
@@ -406,7 +408,7 @@ def _one_line(err: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot, "sweep": cmd_sweep}[args.command](args)
     except KeyboardInterrupt:
         print(f"\nmotornet-fn {args.command}: interrupted", file=sys.stderr)
         return 130
