@@ -219,40 +219,39 @@ class Environment(gym.Env, RecordedModule):
 
     def env_spec(self, curl: bool = False, channel: bool = False) -> core_env.EnvSpec:
         """The core :class:`~motornet_fn.core.env.EnvSpec` of this environment (None-free effector needed)."""
+        return self.memo(f"env_spec_{curl}_{channel}", lambda: self._build_env_spec(curl, channel), self.effector,
+                         self.effector.muscle, self.effector.skeleton)
+
+    def _build_env_spec(self, curl: bool, channel: bool) -> core_env.EnvSpec:
         spec = self.effector.spec
         if spec is None:
             raise TypeError(f"{type(self.effector).__name__} overrides MotorNet hooks: it has no core spec")
         n_steps = max(1, int(round(self.max_ep_duration / self.dt)))
         # MotorNet's 0-step delay line starts empty and holds one frame once pushed: a 1-step line
-        key = (spec, self.task, n_steps, max(1, self.proprioception_delay), max(1, self.vision_delay),
-               self.action_frame_stacking, curl, channel)
-        cached = self.__dict__.get(CACHE_PREFIX + "env_spec")
-        if cached is None or cached[0] != key:
-            cached = self.__dict__[CACHE_PREFIX + "env_spec"] = (key, core_env.EnvSpec(*key))
-        return cached[1]
+        return core_env.EnvSpec(spec, self.task, n_steps, max(1, self.proprioception_delay), max(1, self.vision_delay),
+                                self.action_frame_stacking, curl, channel)
 
     def env_params(self) -> core_env.EnvParams:
         """The core :class:`~motornet_fn.core.env.EnvParams`: the effector's parameters and this
         environment's noise std's (rebuilt when they change)."""
-        key = tuple(_flat(x) for x in (self.action_noise, self.proprioception_noise, self.vision_noise, self.obs_noise))
-
-        def build():
-            spec = self.env_spec()
-            return core_env.make_params(spec, self.effector.params(), *key, clean_goal=False)
-
-        cached = self.__dict__.get(CACHE_PREFIX + "env_params")
+        d = self.__dict__
+        key = (_flat(d["action_noise"]), _flat(d["proprioception_noise"]), _flat(d["vision_noise"]),
+               _flat(d["obs_noise"]))
+        cached = d.get(CACHE_PREFIX + "env_params")
         params = self.effector.params()
         if cached is None or cached[0] != key or cached[1].effector is not params:
-            cached = (key, build())
-            self.__dict__[CACHE_PREFIX + "env_params"] = cached
+            built = core_env.make_params(self.env_spec(), params, *key, clean_goal=False)
+            cached = d[CACHE_PREFIX + "env_params"] = (key, built)
         return cached[1]
 
     def _stock(self) -> bool:
         """Whether this environment and its effector use the stock hooks (so one core call is one step)."""
         cls = type(self)
-        stock = next(c for c in cls.__mro__ if c.__module__ in (__name__, "motornet_fn.reaching"))
-        hooks_stock = all(getattr(cls, h) is getattr(stock, h) and h not in self.__dict__ for h in ENV_HOOKS)
-        return hooks_stock and self.effector.spec is not None
+        if cls not in _STOCK_CLASSES:
+            stock = next(c for c in cls.__mro__ if c.__module__ in (__name__, "motornet_fn.reaching"))
+            _STOCK_CLASSES[cls] = all(getattr(cls, h) is getattr(stock, h) for h in ENV_HOOKS)
+        d = self.__dict__
+        return _STOCK_CLASSES[cls] and not any(h in d for h in ENV_HOOKS) and self.effector.spec is not None
 
     def _n_frames(self, key: str) -> int:
         return {"proprioception": self.proprioception_delay, "vision": self.vision_delay,
@@ -398,10 +397,11 @@ class Environment(gym.Env, RecordedModule):
             new, obs, info = core_env.step(spec, params, state, action, split_draws(z, widths, batch), loads)
             self.effector._set_core_state(new.effector)
             buffer, noisy_action, shown = new.buffer, info.noisy_action, info.goal.shown
-        self.elapsed += self.dt
-        self.__dict__["_buffer"] = buffer
-        self.goal = shown
-        self.__dict__["_goal_ref"] = shown
+        d = self.__dict__  # per-step attributes: no module version bump (it would rebuild the cached core view)
+        d["elapsed"] = self.elapsed + self.dt
+        d["_buffer"] = buffer
+        d["goal"] = shown
+        d["_goal_ref"] = shown
         return (obs if self.differentiable else self.detach(obs)), noisy_action
 
     def _protocol_step(self, action: torch.Tensor, deterministic: bool, kwargs: dict):
@@ -731,6 +731,10 @@ def core_cartesian(pos: torch.Tensor, vel: torch.Tensor):
     return CartesianState(pos, vel)
 
 
+#: class -> whether it inherits every ENV_HOOKS method from its nearest built-in environment class
+_STOCK_CLASSES: dict = {}
+
+
 def _noise_widths(spec: core_env.EnvSpec, deterministic: bool) -> tuple:
     """((channel, width), ...) of one step's noise draws in MotorNet's order (no action noise when
     ``deterministic``)."""
@@ -782,6 +786,11 @@ def _nonzero(value: Any) -> bool:
 
 
 def _flat(value: Any) -> tuple:
+    """A noise setting as a flat tuple of floats (fast for MotorNet's usual lists of numbers)."""
+    if isinstance(value, float):
+        return (value,)
+    if isinstance(value, list) and all(type(v) is float for v in value):
+        return tuple(value)
     return tuple(np.asarray(_numpy(value), dtype=np.float64).reshape(-1).tolist())
 
 
