@@ -935,6 +935,7 @@ def compiled_layout_step(spec):
     endpoint_load, joint_load) -> (joint, cartesian, muscle, geometry)``."""
     if spec not in _LAYOUT_STEPS:
         from motornet_fn.core.compiled import compile_function
+        from motornet_fn.core.precompiled import static_key
 
         def step(params, joint, muscle, geometry, action, endpoint_load, joint_load):
             new = core_effector.step(spec, params, from_layouts(spec, joint, muscle, geometry), action,
@@ -942,7 +943,8 @@ def compiled_layout_step(spec):
             return to_layouts(spec, params, new)
 
         _LAYOUT_STEPS[spec] = compile_function(step, None, "effector step", lambda *a: (
-            f"effector step ({spec.skeleton.name}/{spec.muscle.name}/{spec.integrator}, batch {a[1].shape[0]})"))
+            f"effector step ({spec.skeleton.name}/{spec.muscle.name}/{spec.integrator}, batch {a[1].shape[0]})"),
+            cache_key=static_key(spec))
     return _LAYOUT_STEPS[spec]
 
 

@@ -761,6 +761,7 @@ def compiled_env_layout_step(spec: core_env.EnvSpec, widths: tuple):
     key = (spec, widths)
     if key not in _LAYOUT_STEPS:
         from motornet_fn.core.compiled import compile_function
+        from motornet_fn.core.precompiled import static_key
         from motornet_fn.effector import from_layouts, to_layouts
 
         e = spec.effector
@@ -773,7 +774,8 @@ def compiled_env_layout_step(spec: core_env.EnvSpec, widths: tuple):
                     info.goal.shown)
 
         _LAYOUT_STEPS[key] = compile_function(step, None, "environment step", lambda *a: (
-            f"environment step ({spec.task.name}, {e.skeleton.name}/{e.muscle.name}, batch {a[1].shape[0]})"))
+            f"environment step ({spec.task.name}, {e.skeleton.name}/{e.muscle.name}, batch {a[1].shape[0]})"),
+            cache_key=static_key(spec, widths))
     return _LAYOUT_STEPS[key]
 
 

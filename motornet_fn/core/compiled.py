@@ -32,6 +32,7 @@ import torch
 from motornet_fn.core import effector as eff
 from motornet_fn.core import engine
 from motornet_fn.core import env as environment
+from motornet_fn.core import precompiled
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
 from motornet_fn.core.packing import FlatLayout
 from motornet_fn.core.tree import tree_leaves, tree_map
@@ -75,7 +76,11 @@ def available() -> bool:
 def configure_cache() -> str:
     """Point inductor's on-disk cache at :data:`CACHE_DIR` (unless ``TORCHINDUCTOR_CACHE_DIR`` is set) and
     turn on its graph and autograd caches. Returns the cache directory."""
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE_DIR))
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    # importing parts of inductor fills the variable in with torch's default (a temporary directory)
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR") in (None, os.path.abspath(default_cache_dir())):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(CACHE_DIR)
     torch._inductor.config.fx_graph_cache = True
     torch._functorch.config.enable_autograd_cache = True
     # torch 2.13 refuses to cache graphs holding a ``scan`` (a higher-order op whose body is a subgraph), so
@@ -152,15 +157,31 @@ def timed_first_call(name: str, fn: Callable, key: tuple, *args, describe: str |
 
 
 def compile_function(fn: Callable, options: dict | None = None, name: str = "function",
-                     describe: Callable[..., str] | None = None) -> Callable:
+                     describe: Callable[..., str] | None = None, cache_key: str | None = None) -> Callable:
     """``torch.compile(fn, fullgraph=True, dynamic=False)``; every call that compiles (a first call, or a new
     input signature) is timed into :data:`COMPILE_SECONDS` (under ``(name, n)``, the n-th compilation) and
-    logged. ``describe(*args)`` names the call in the log. Calls that do not compile cost two counter reads."""
+    logged. ``describe(*args)`` names the call in the log. Calls that do not compile cost two counter reads.
+
+    With ``cache_key`` (a string naming everything ``fn`` closes over that shapes its code), each signature
+    is compiled ahead of time instead and saved on disk (:mod:`motornet_fn.core.precompiled`): a later
+    process loads it without tracing, and calls dispatch faster. ``MOTORNET_FN_AOT=0`` turns this off."""
     configure_cache()
     register_view_copy_decompositions()
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     compiled = torch.compile(fn, fullgraph=True, dynamic=False, options=dict(options or {}))
     compilations = [0]
+    if cache_key is not None and precompiled.supported():
+        def record(args, seconds, loaded):
+            compilations[0] += 1
+            COMPILE_SECONDS[(name, compilations[0])] = seconds
+            what = describe(*args) if describe is not None else name
+            if loaded:
+                log.info("loaded compiled %s from the cache in %.2f s", what, seconds)
+            else:
+                log.info("compiled %s in %.1f s", what, seconds)
+
+        call = precompiled.Precompiled(compiled, f"{name}\n{cache_key}", record)
+        return call
 
     def call(*args):
         before = _graphs_compiled()
