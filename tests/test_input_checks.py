@@ -58,7 +58,8 @@ def test_a_failed_add_muscle_changes_nothing(case):
         effector.add_muscle(**call)
     _assert_same(_snapshot(effector), before)
     # still usable: a valid muscle is added, and the effector resets and steps
-    effector.add_muscle(path_fixation_body=[0, 1], path_coordinates=[[2, 0], [0, 0]], name="m1", max_isometric_force=500)
+    effector.add_muscle(path_fixation_body=[0, 1], path_coordinates=[[2, 0], [0, 0]], name="m1",
+                        max_isometric_force=500)
     assert effector.n_muscles == 2 and effector.muscle.max_iso_force.reshape(-1).tolist() == [500.0, 500.0]
     effector.reset(options={"batch_size": 3})
     effector.step(torch.full((3, 2), 0.5))
@@ -109,7 +110,8 @@ def test_a_batch_by_1_by_n_muscles_action_steps_like_motornet():
 def test_reset_rejects_a_batch_size_that_is_not_an_integer_ge_0(batch_size, error):
     env = mn.environment.RandomTargetReach(effector=mn.effector.ReluPointMass24())
     for reset in (env.reset, env.effector.reset):
-        with pytest.raises(error, match=re.escape(f"options['batch_size'] must be an integer >= 0, got {batch_size!r}")):
+        message = f"options['batch_size'] must be an integer >= 0, got {batch_size!r}"
+        with pytest.raises(error, match=re.escape(message)):
             reset(options={"batch_size": batch_size})
     env.reset(options={"batch_size": 2})  # still usable
     assert env.step(torch.full((2, 4), 0.5))[0].shape == (2, env.observation_space.shape[0])
@@ -124,8 +126,8 @@ def test_step_before_reset_says_so():
 
 
 def test_a_muscle_or_skeleton_given_by_name_is_rejected():
-    with pytest.raises(TypeError, match=re.escape("muscle must be a Muscle instance such as "
-                                                  "mn.muscle.RigidTendonHillMuscle(), got 'RigidTendonHillMuscle' (str)")):
+    with pytest.raises(TypeError, match=re.escape("muscle must be a Muscle instance such as mn.muscle."
+                                                  "RigidTendonHillMuscle(), got 'RigidTendonHillMuscle' (str)")):
         mn.effector.RigidTendonArm26("RigidTendonHillMuscle")
     with pytest.raises(TypeError, match=r"skeleton must be a Skeleton instance .* got 'TwoDofArm' \(str\)"):
         mn.effector.Effector("TwoDofArm", mn.muscle.ReluMuscle())
@@ -158,7 +160,8 @@ def test_unknown_skeleton_keyword_arguments_are_rejected():
 
 @pytest.mark.parametrize("timestep", [math.inf, math.nan, 0.0])
 def test_a_timestep_that_is_not_finite_and_positive_is_rejected(timestep):
-    with pytest.raises(ValueError, match=re.escape(f"timestep must be a finite number of seconds > 0, got {timestep!r}")):
+    message = f"timestep must be a finite number of seconds > 0, got {timestep!r}"
+    with pytest.raises(ValueError, match=re.escape(message)):
         mn.effector.ReluPointMass24(timestep=timestep)
 
 

@@ -71,7 +71,8 @@ def check_action(spec: EffectorSpec, params: EffectorParams, action: Any, batch:
     if shape is not None and shape[lead:-1] == batch and shape[-1:] == (spec.n_muscles,) and \
             action.dtype == params.damping.dtype:
         return  # the usual case, in a few attribute reads
-    expected = f"({'T, ' if time_dim else ''}{', '.join(map(str, batch)) + ', ' if batch else ''}n_muscles={spec.n_muscles})"
+    dims = (["T"] if time_dim else []) + [str(b) for b in batch] + [f"n_muscles={spec.n_muscles}"]
+    expected = f"({', '.join(dims)})"
     if not isinstance(action, torch.Tensor):
         raise TypeError(f"{name} must be a tensor of shape {expected}, got {type(action).__name__}")
     if action.ndim < 1 + lead or shape[-1] != spec.n_muscles:

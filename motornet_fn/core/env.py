@@ -440,5 +440,6 @@ def steps_of(duration: float, dt: float) -> int:
 
 
 __all__ = ["EnvSpec", "EnvParams", "EnvState", "NoiseParams", "Fields", "StepDraws", "StepInfo", "FeedbackPerturbation", "NOISE_CHANNELS",
-           "make_params", "check_noise_std", "noisy_channels", "reset_draws", "start_draws", "step_draws", "sample_draws", "feedback", "observe",
-           "make_fields", "field_loads", "start_joint", "reset", "start", "step", "advance", "done", "episode_seconds", "steps_of"]
+           "make_params", "check_noise_std", "noisy_channels", "reset_draws", "start_draws", "step_draws", "sample_draws",
+           "feedback", "observe", "make_fields", "field_loads", "start_joint", "reset", "start", "step", "advance", "done",
+           "episode_seconds", "steps_of"]
