@@ -31,6 +31,7 @@ from motornet_fn._module import CACHE_PREFIX, RecordedModule
 from motornet_fn.core import effector as core_effector
 from motornet_fn.core import build
 from motornet_fn.core.build import resolve_integrator
+from motornet_fn.core.checks import finite_checks, raise_non_finite
 from motornet_fn.core.geometry import ARM26_A0_COMPLIANT, ARM26_A0_RIGID, ARM26_A1, ARM26_A2, ARM26_A3
 from motornet_fn.core.skeletons import ARM26_SKELETON
 from motornet_fn.core.geometry import (
@@ -72,6 +73,11 @@ class FirstOrderRK4Warning(UserWarning):
 class ShapeError(ValueError, RuntimeError):
     """A tensor argument has the wrong shape. Also a RuntimeError: the type MotorNet's own failure
     (a torch broadcasting error) raised for the same input."""
+
+
+class NotAComponentError(TypeError, AttributeError):
+    """A skeleton or muscle argument is not a Skeleton / Muscle instance. Also an AttributeError: the type
+    MotorNet's own failure (calling a method the argument lacks) raised for the same input."""
 
 
 class MissingMuscleParameterError(TypeError, RuntimeError):
@@ -161,6 +167,8 @@ class Effector(RecordedModule):
         from motornet_fn.environment import compile_default
 
         self._compile = compile_default(compile)
+        _check_instance("skeleton", skeleton, Skeleton, "mn.skeleton.TwoDofArm()")
+        _check_instance("muscle", muscle, Muscle, "mn.muscle.RigidTendonHillMuscle()")
         _check_positive_int("n_ministeps", n_ministeps)
         _check_positive_float("timestep", timestep)
         self._device = torch.device("cpu")
@@ -429,7 +437,10 @@ class Effector(RecordedModule):
             action = action.to(like.dtype)
         if self.states["joint"] is None:
             raise RuntimeError(f"{type(self).__name__}.reset() must be called before step()")
-        check_action_shape(action, self.n_muscles, self.states["joint"].shape[0])
+        action = check_action_shape(action, self.n_muscles, self.states["joint"].shape[0])
+        if finite_checks():
+            raise_non_finite(action, "action")
+            raise_non_finite(self.states, "states")
         return action
 
     # ================================================================== geometry
@@ -477,36 +488,47 @@ class Effector(RecordedModule):
 
         Raises:
             TypeError: a parameter required by the muscle type is missing.
-            ValueError: the path arrays have inconsistent shapes.
+            ValueError: the path is malformed (inconsistent shapes, fewer than 2 points, a body the skeleton
+                does not have, non-finite coordinates) or a muscle parameter is invalid.
+
+        A failed call changes nothing: the effector and its muscle are as before it.
         """
-        body = np.array(path_fixation_body).astype("float32").reshape((1, 1, -1))
-        n_points = body.size
-        coords = np.array(path_coordinates).astype("float32")
         label = name if name is not None else "muscle_" + str(self.n_muscles + 1)
-        if coords.ndim != 2 or coords.shape[1] != self.skeleton.space_dim:
-            raise ValueError(f"add_muscle({label!r}): path_coordinates must have shape (n_points, space_dim="
-                             f"{self.skeleton.space_dim}), got {np.shape(path_coordinates)}")
-        coords = coords.T[np.newaxis]  # (1, space_dim, n_points)
-        if coords.shape[2] != n_points:
-            raise ValueError(f"add_muscle({label!r}): path_coordinates has {coords.shape[2]} points but "
-                             f"path_fixation_body has {n_points}")
-        if n_points < 2:
-            raise ValueError(f"add_muscle({label!r}): a muscle path needs at least 2 fixation points, got {n_points}")
-        if (body < 0).any() or (body != np.round(body)).any():
-            raise ValueError(f"add_muscle({label!r}): path_fixation_body must hold body indices (integers >= 0), "
-                             f"got {np.asarray(path_fixation_body).tolist()}")
+        skeleton_model = self.skeleton.core_model
+        bodies, xy = build.check_path(f"add_muscle({label!r})", path_fixation_body, path_coordinates,
+                                      self.skeleton.space_dim,
+                                      None if skeleton_model is None else build.max_body(skeleton_model))
         self._check_muscle_kwargs(label, kwargs)
         try:
             call = _jsonable({"path_fixation_body": path_fixation_body, "path_coordinates": path_coordinates,
                               "name": name, **kwargs}, "add_muscle arguments")
         except TypeError as err:
             call = {"__error__": str(err)}
+        n_muscles, n_points = self.n_muscles + 1, len(bodies)
+        to_build = {}
+        for key, values in self.tobuild__muscle.items():
+            to_build[key] = [*values, kwargs[key]] if key in kwargs else list(values)
+            if len(to_build[key]) < n_muscles:
+                to_build[key].append(self.tobuild__default[key])
+        paths = [self._path_fixation_body[0, 0, self._muscle_index == m + 1].astype(int).tolist()
+                 for m in range(self.n_muscles)] + [bodies]
+        geometry = PathGeometry.from_paths(paths)
+        try:
+            self._build_muscle_or_restore(self.minidt, to_build)
+        except (TypeError, ValueError) as err:
+            if type(err) not in (TypeError, ValueError):
+                raise
+            raise type(err)(f"add_muscle({label!r}): {err}") from err
 
-        self.n_muscles += 1
+        # the muscle is built: commit (nothing below can fail on validated input)
+        for key, values in to_build.items():
+            self.tobuild__muscle[key][:] = values
+        self.n_muscles = n_muscles
         self.input_dim += self.muscle.input_dim
+        body = np.array(bodies, dtype="float32").reshape((1, 1, -1))
         self._path_fixation_body = np.concatenate([self._path_fixation_body, body], axis=-1)
-        self._path_coordinates = np.concatenate([self._path_coordinates, coords], axis=-1)
-        self._muscle_index = np.hstack([self._muscle_index, np.tile(np.max(self.n_muscles), [n_points])])
+        self._path_coordinates = np.concatenate([self._path_coordinates, xy.astype("float32").T[np.newaxis]], axis=-1)
+        self._muscle_index = np.hstack([self._muscle_index, np.tile(np.max(n_muscles), [n_points])])
         self._muscle_transitions = np.diff(self._muscle_index.reshape((1, 1, -1))) == 1.0
         n_total_points = np.array([len(self._muscle_index)])
         self._row_splits = np.concatenate([np.zeros(1), np.diff(self._muscle_index).nonzero()[0] + 1,
@@ -519,21 +541,26 @@ class Effector(RecordedModule):
         self.register_buffer("muscle_transitions", torch.tensor(self._muscle_transitions, device=device))
         self.register_buffer("row_splits", torch.tensor(self._row_splits, dtype=torch.float32, device=device))
         self.section_splits = np.diff(self._row_splits).astype(int).tolist()
-
-        for key, val in kwargs.items():
-            if key in self.tobuild__muscle:
-                self.tobuild__muscle[key].append(val)
-        for key, val in self.tobuild__muscle.items():
-            if len(val) < self.n_muscles:
-                val.append(self.tobuild__default[key])
-        self.muscle.build(timestep=self.minidt, **self.tobuild__muscle)
         self.muscle_name.append(label)
         self._muscle_config_is_empty = False
-        bodies = [self._path_fixation_body[0, 0, self._muscle_index == m + 1].astype(int).tolist()
-                  for m in range(self.n_muscles)]
-        self._path_geometry = PathGeometry.from_paths(bodies)
+        self._path_geometry = geometry
         self._add_muscle_calls.append(call)
         self.touch()
+
+    def _build_muscle_or_restore(self, timestep: float, to_build: dict) -> None:
+        """``muscle.build(timestep, **to_build)``; if it raises, the muscle is put back as it was."""
+        muscle = self.muscle
+        saved = {key: dict(getattr(muscle, key)) for key in ("_buffers", "_parameters", "_modules")}
+        saved_dict = dict(muscle.__dict__)
+        try:
+            muscle.build(timestep=timestep, **to_build)
+        except BaseException:
+            muscle.__dict__.clear()
+            muscle.__dict__.update(saved_dict)
+            for key, value in saved.items():
+                getattr(muscle, key).clear()
+                getattr(muscle, key).update(value)
+            raise
 
     def _check_muscle_kwargs(self, label: str, kwargs: dict) -> None:
         missing = [k for k in self.tobuild__muscle if k not in kwargs and k not in self.tobuild__default]
@@ -622,7 +649,7 @@ class Effector(RecordedModule):
         if seed is not None:
             self._np_random, self.seed = seeding.np_random(seed)
         options = {} if options is None else options
-        batch_size: int = options.get("batch_size", 1)
+        batch_size = check_batch_size(options.get("batch_size", 1))
         joint_state = options.get("joint_state", None)
         if joint_state is not None:
             joint_state = _as_joint_array(joint_state)
@@ -888,12 +915,18 @@ class CompliantTendonArm26(RigidTendonArm26):
 
 
 # ====================================================================== helpers
-def check_action_shape(action: torch.Tensor, n_muscles: int, batch_size: int) -> None:
-    """Raise :class:`ShapeError` unless ``action`` is (batch_size or 1, n_muscles) or (n_muscles,)."""
+def check_action_shape(action: torch.Tensor, n_muscles: int, batch_size: int) -> torch.Tensor:
+    """``action`` as (batch_size or 1, n_muscles) or (n_muscles,): MotorNet reads an excitation as rows of
+    n_muscles, so (batch_size, 1, n_muscles) is (batch_size, n_muscles).
+
+    Raises:
+        ShapeError: ``action`` does not end in n_muscles or does not hold 1 or batch_size rows.
+    """
     rows = action.numel() // max(n_muscles, 1)
     if action.ndim == 0 or action.shape[-1] != n_muscles or rows not in (1, batch_size):
         raise ShapeError(f"action must have shape (batch_size={batch_size}, n_muscles={n_muscles}) or "
                          f"({n_muscles},), got {tuple(action.shape)}")
+    return action.reshape(rows, n_muscles) if action.ndim > 2 else action
 
 
 _CORE_KEYS = ("joint", "muscle", "geometry")
@@ -991,8 +1024,27 @@ def _check_positive_int(name: str, value: Any) -> None:
 
 
 def _check_positive_float(name: str, value: Any) -> None:
-    if not (_as_float(name, value) > 0):
-        raise ValueError(f"{name} must be > 0 (seconds), got {value!r}")
+    if not (0 < _as_float(name, value) < np.inf):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+
+
+def _check_instance(name: str, value: Any, cls: type, example: str) -> None:
+    if not isinstance(value, cls):
+        raise NotAComponentError(f"{name} must be a {cls.__name__} instance such as {example}, got {value!r} "
+                        f"({type(value).__name__})")
+
+
+def check_batch_size(value: Any) -> int:
+    """``reset``'s ``batch_size`` option as an int.
+
+    Raises:
+        TypeError: it is not an integer (MotorNet's type for a float or None); ValueError: it is negative.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"options['batch_size'] must be an integer >= 0, got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"options['batch_size'] must be an integer >= 0, got {value!r}")
+    return int(value)
 
 
 # ---------------------------------------------------------------------- construction recipes
@@ -1072,4 +1124,4 @@ def build_from_recipe_entry(config: dict) -> Any:
 
 
 __all__ = ["Effector", "ReluPointMass24", "FreePointMass24", "Reacher", "RigidTendonArm26", "CompliantTendonArm26",
-           "FirstOrderRK4Warning", "ShapeError", "MissingMuscleParameterError"]
+           "FirstOrderRK4Warning", "ShapeError", "MissingMuscleParameterError", "NotAComponentError"]

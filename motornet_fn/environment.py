@@ -36,7 +36,10 @@ from motornet_fn.core import env as core_env
 from motornet_fn.core import sensory
 from motornet_fn.core.tasks import GoalView, TaskState, get_task, goal_at
 from motornet_fn.core.types import JointState, Loads, joint_from_tensor
-from motornet_fn.effector import Effector, build_from_recipe_entry, check_action_shape, recipe_entry
+from motornet_fn.core.checks import finite_checks, raise_non_finite
+from motornet_fn.effector import (
+    Effector, build_from_recipe_entry, check_action_shape, check_batch_size, recipe_entry,
+)
 
 #: hooks whose override makes a step or reset follow MotorNet's call protocol instead of one core call
 ENV_HOOKS = ("step", "get_obs", "get_proprioception", "get_vision", "update_obs_buffer", "apply_noise")
@@ -371,7 +374,10 @@ class Environment(gym.Env, RecordedModule):
             action = action.unsqueeze(0)
         if self.states["joint"] is None or self.elapsed is None:
             raise RuntimeError(f"{type(self).__name__}.reset() must be called before step()")
-        check_action_shape(action, self.effector.n_muscles, self.states["joint"].shape[0])
+        action = check_action_shape(action, self.effector.n_muscles, self.states["joint"].shape[0])
+        if finite_checks():
+            raise_non_finite(action, "action")
+            raise_non_finite(self.states, "states")
         return action
 
     def _core_step(self, action: torch.Tensor, deterministic: bool, kwargs: dict):
@@ -529,7 +535,7 @@ class Environment(gym.Env, RecordedModule):
 
     def _parse_options(self, options: dict | None) -> tuple[int, Any, bool]:
         options = {} if options is None else options
-        batch_size: int = options.get("batch_size", 1)
+        batch_size = check_batch_size(options.get("batch_size", 1))
         joint_state = options.get("joint_state", None)
         deterministic: bool = options.get("deterministic", False)
         if joint_state is not None:
@@ -813,11 +819,17 @@ def _delay_steps(name: str, delay: float | None, dt: float) -> int:
 
 
 def _noise_value(name: str, noise: Any) -> Any:
-    """A noise std as MotorNet stores it, with numbers (int included) as floats."""
+    """A noise std as MotorNet stores it, with numbers (int included) as floats.
+
+    Raises:
+        ValueError: a std is negative or not finite.
+    """
     if isinstance(noise, (int, float, np.integer, np.floating)) and not isinstance(noise, bool):
-        return float(noise)
-    arr = np.asarray(_numpy(noise), dtype=np.float64)
-    return arr.tolist()
+        value = float(noise)
+    else:
+        value = np.asarray(_numpy(noise), dtype=np.float64).tolist()
+    core_env.check_noise_std(name, torch.as_tensor(value, dtype=torch.float64))
+    return value
 
 
 def _per_channel(name: str, noise: Any, n: int) -> list:

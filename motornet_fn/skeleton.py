@@ -24,6 +24,7 @@ from motornet_fn.core.types import JointState, joint_from_tensor
 Bound = Union[float, list, tuple, np.ndarray, torch.Tensor]
 _ARM = core_skeletons.TWO_DOF_ARM_DEFAULTS  # MotorNet's TwoDofArm defaults, held by the core model
 _CLIP_METHODS = ("clip", "clip_method", "clip_position", "clip_velocity")
+_DIM_KWARGS = ("input_dim", "state_dim", "output_dim")  # the keyword arguments every skeleton takes
 
 
 class Skeleton(RecordedModule):
@@ -36,7 +37,10 @@ class Skeleton(RecordedModule):
         pos_lower_bound, pos_upper_bound: joint position bounds, scalar or (dof,) (rad or m).
         vel_lower_bound, vel_upper_bound: joint velocity bounds, scalar or (dof,) (rad/s or m/s).
         **kwargs: ``input_dim`` (default dof), ``state_dim`` (default 2 * dof), ``output_dim``
-            (default state_dim); other keys are ignored, as in MotorNet.
+            (default state_dim).
+
+    Raises:
+        TypeError: a keyword argument the class does not take (MotorNet ignores it silently).
 
     Attributes:
         core_model: the core skeleton model behind a stock class (None for the base class).
@@ -48,6 +52,10 @@ class Skeleton(RecordedModule):
     def __init__(self, dof: int, space_dim: int, name: str = "skeleton", pos_lower_bound: Bound = -1.0,
                  pos_upper_bound: Bound = +1.0, vel_lower_bound: Bound = -1000.0, vel_upper_bound: Bound = +1000.0,
                  **kwargs):
+        unknown = sorted(set(kwargs) - set(_DIM_KWARGS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword argument(s) {unknown}; besides its named "
+                            f"arguments it takes {list(_DIM_KWARGS + getattr(self, '_aliases', ()))}")
         super().__init__()
         self._device = torch.device("cpu")
         self.__name__ = name
@@ -321,6 +329,7 @@ class TwoDofArm(Skeleton):
     """
 
     _core_class = core_skeletons.TwoDofArm
+    _aliases = ("L1g", "L2g", "I1", "I2", "L1", "L2")  # MotorNet's capitalized keyword aliases
 
     def __init__(self, name: str = "two_dof_arm", m1: float = _ARM["m1"], m2: float = _ARM["m2"],
                  l1g: float = _ARM["l1g"], l2g: float = _ARM["l2g"], i1: float = _ARM["i1"], i2: float = _ARM["i2"],
@@ -328,9 +337,9 @@ class TwoDofArm(Skeleton):
         lower = kwargs.pop("pos_lower_bound", list(np.deg2rad(core_skeletons.TWO_DOF_ARM_BOUNDS_DEG[0])))
         upper = kwargs.pop("pos_upper_bound", list(np.deg2rad(core_skeletons.TWO_DOF_ARM_BOUNDS_DEG[1])))
         self.m1, self.m2 = m1, m2
-        self.L1g, self.L2g = kwargs.get("L1g", l1g), kwargs.get("L2g", l2g)
-        self.I1, self.I2 = kwargs.get("I1", i1), kwargs.get("I2", i2)
-        self.L1, self.L2 = kwargs.get("L1", l1), kwargs.get("L2", l2)
+        self.L1g, self.L2g = kwargs.pop("L1g", l1g), kwargs.pop("L2g", l2g)
+        self.I1, self.I2 = kwargs.pop("I1", i1), kwargs.pop("I2", i2)
+        self.L1, self.L2 = kwargs.pop("L1", l1), kwargs.pop("L2", l2)
         self._viscosity = viscosity
         super().__init__(dof=2, space_dim=2, pos_lower_bound=lower, pos_upper_bound=upper, name=name, **kwargs)
         self.l1g, self.l2g, self.i1, self.i2, self.l1, self.l2 = self.L1g, self.L2g, self.I1, self.I2, self.L1, self.L2

@@ -305,6 +305,11 @@ BAD_INPUTS = {
                                                                            [0.5, 0.5, 0.5], 1.6, 1.5, 1.2),
     "path with the wrong dimension": lambda mn: mn.effector.ReluPointMass24().add_muscle(
         [0, 1], [[1, 0, 0], [0, 0, 0]], max_isometric_force=1.0),
+    "muscle given by name": lambda mn: mn.effector.RigidTendonArm26("RigidTendonHillMuscle"),
+    "negative batch size": lambda mn: mn.effector.ReluPointMass24().reset(options={"batch_size": -1}),
+    "fractional batch size": lambda mn: mn.effector.ReluPointMass24().reset(options={"batch_size": 2.5}),
+    "batch size None": lambda mn: mn.environment.RandomTargetReach(mn.effector.ReluPointMass24()).reset(
+        options={"batch_size": None}),
 }
 
 

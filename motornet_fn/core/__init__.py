@@ -25,7 +25,7 @@ from motornet_fn.core.analysis import (
     Linearisation, MuscleJacobians, MusclePoint, action_names, autodiff_geometry, endpoint_jacobian, linearise,
     moment_arms, muscle_jacobians, muscle_point, muscle_point_of, per_muscle, state_names, state_vector,
 )
-from motornet_fn.core.checks import check_state
+from motornet_fn.core.checks import check_finite, check_state
 from motornet_fn.core.geometry import (
     ConstantMomentArmGeometry, ConstantMomentArmParams, PathGeometry, PathParams, PolynomialGeometry,
     PolynomialParams, arm26_params,

@@ -67,6 +67,10 @@ def stack_muscle_kwargs(model: MuscleModel, per_muscle: Sequence[dict], names: S
     """
     shared = dict(shared or {})
     known = set(model.Params._fields)
+    unknown = sorted(set(shared) - known)
+    if unknown:
+        raise TypeError(f"unknown muscle parameter(s) {unknown} for {model.name} (shared by all muscles); expected "
+                        f"some of {sorted(known)}")
     out: dict[str, list] = {}
     for name, kwargs in zip(names, per_muscle):
         unknown = sorted(set(kwargs) - known)
@@ -82,6 +86,40 @@ def stack_muscle_kwargs(model: MuscleModel, per_muscle: Sequence[dict], names: S
             else:
                 raise TypeError(f"muscle {name!r}: missing keyword argument {key!r} required by {model.name}")
     return out
+
+
+def max_body(skeleton: SkeletonModel) -> int:
+    """The highest body index a fixation point can name on ``skeleton`` (0 is the world)."""
+    return 1 if isinstance(skeleton, PointMass) else skeleton.dof
+
+
+def check_path(where: str, path_fixation_body: Any, path_coordinates: Any, space_dim: int,
+               highest_body: int | None) -> tuple[list[int], np.ndarray]:
+    """One muscle path, validated: (body index per fixation point, (n_points, space_dim) coordinates).
+
+    Args:
+        where: what the messages name (e.g. ``"muscle 'biceps'"``).
+        highest_body: the skeleton's :func:`max_body` (None: unknown, not checked).
+
+    Raises:
+        ValueError: inconsistent shapes, fewer than 2 points, a body index that is not an integer in
+            0..highest_body, or non-finite coordinates.
+    """
+    body = np.asarray(path_fixation_body, dtype=np.float64).reshape(-1)
+    xy = np.asarray(path_coordinates, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != space_dim:
+        raise ValueError(f"{where}: path_coordinates must have shape (n_points, space_dim={space_dim}), got {xy.shape}")
+    if xy.shape[0] != body.size:
+        raise ValueError(f"{where}: path_coordinates has {xy.shape[0]} points but path_fixation_body has {body.size}")
+    if body.size < 2:
+        raise ValueError(f"{where}: a path needs at least 2 fixation points, got {body.size}")
+    top = np.inf if highest_body is None else highest_body
+    if (body < 0).any() or (body > top).any() or (body != np.round(body)).any():
+        expected = "integers >= 0" if highest_body is None else f"integers in 0..{highest_body}"
+        raise ValueError(f"{where}: path_fixation_body entries must be {expected}, got {body.tolist()}")
+    if not np.isfinite(xy).all():
+        raise ValueError(f"{where}: path_coordinates must be finite, got {xy.tolist()}")
+    return body.astype(int).tolist(), xy
 
 
 def path_effector(
@@ -118,21 +156,9 @@ def path_effector(
         if missing:
             raise TypeError(f"muscle {name!r}: missing keyword argument(s) {missing}; every path needs "
                             f"path_fixation_body (n_points,) and path_coordinates (n_points, space_dim)")
-        body = np.asarray(path.pop("path_fixation_body"), dtype=np.float64).reshape(-1)
-        xy = np.asarray(path.pop("path_coordinates"), dtype=np.float64)
-        if xy.ndim != 2 or xy.shape[1] != skeleton.space_dim:
-            raise ValueError(f"muscle {name!r}: path_coordinates must have shape (n_points, space_dim={skeleton.space_dim}), "
-                             f"got {xy.shape}")
-        if xy.shape[0] != body.size:
-            raise ValueError(f"muscle {name!r}: path_coordinates has {xy.shape[0]} points but path_fixation_body has {body.size}")
-        if body.size < 2:
-            raise ValueError(f"muscle {name!r}: a path needs at least 2 fixation points, got {body.size}")
-        max_body = 1 if isinstance(skeleton, PointMass) else skeleton.dof
-        if (body < 0).any() or (body > max_body).any() or (body != np.round(body)).any():
-            raise ValueError(f"muscle {name!r}: path_fixation_body entries must be integers in 0..{max_body}, got {body.tolist()}")
-        if not np.isfinite(xy).all():
-            raise ValueError(f"muscle {name!r}: path_coordinates must be finite, got {xy.tolist()}")
-        bodies.append(body.astype(int).tolist())
+        body, xy = check_path(f"muscle {name!r}", path.pop("path_fixation_body"), path.pop("path_coordinates"),
+                              skeleton.space_dim, max_body(skeleton))
+        bodies.append(body)
         coords.append(xy)
         names.append(name)
         kwargs.append(path)
@@ -218,8 +244,9 @@ def _arm26(muscle, compliant, dt, integrator, n_ministeps, damping, muscle_kwarg
         "tendon_length": ARM26_TENDON_COMPLIANT if compliant else ARM26_TENDON_RIGID,
         "optimal_muscle_length": ARM26_OPTIMAL_LENGTH,
     }
-    # like MotorNet, pass only the anatomical parameters the muscle model uses (ReluMuscle takes no lengths)
-    kwargs = {**(muscle_kwargs or {}), **{k: v for k, v in fixed.items() if k in model.Params._fields}}
+    # like MotorNet, pass only the anatomical parameters the muscle model uses (ReluMuscle takes no lengths);
+    # muscle_kwargs override them (and are validated by make_params)
+    kwargs = {**{k: v for k, v in fixed.items() if k in model.Params._fields}, **(muscle_kwargs or {})}
     spec = EffectorSpec(skeleton, model, PolynomialGeometry(), float(dt), n_ministeps, check_integrator(integrator),
                         ARM26_MUSCLE_NAMES, init_dt=float(dt))
     params = EffectorParams(skeleton_params, model.make_params(6, dtype=dtype, device=device, **kwargs),
@@ -231,14 +258,16 @@ def rigid_tendon_arm26(muscle: str | MuscleModel = "RigidTendonHillMuscle", dt: 
                        n_ministeps: int = 1, damping: float = 0.0, muscle_kwargs: dict | None = None,
                        skeleton_params=None, dtype=torch.float32, device=None):
     """MotorNet's RigidTendonArm26: 6 lumped muscles on a 2-link arm with polynomial geometry
-    (Nijhof & Kouwenhoven 2000)."""
+    (Nijhof & Kouwenhoven 2000). ``muscle_kwargs`` (scalars or 6 values per parameter) override the
+    built-in ones, ``max_isometric_force``, ``tendon_length`` and ``optimal_muscle_length`` included."""
     return _arm26(muscle, False, dt, integrator, n_ministeps, damping, muscle_kwargs, skeleton_params, dtype, device)
 
 
 def compliant_tendon_arm26(dt: float = 0.0002, integrator: str = "rk4_motornet", n_ministeps: int = 1,
                            damping: float = 0.0, muscle_kwargs: dict | None = None, skeleton_params=None,
                            dtype=torch.float32, device=None):
-    """MotorNet's CompliantTendonArm26 (compliant-tendon Hill muscles, dt = 0.2 ms, MotorNet's rk4)."""
+    """MotorNet's CompliantTendonArm26 (compliant-tendon Hill muscles, dt = 0.2 ms, MotorNet's rk4);
+    ``muscle_kwargs`` as in :func:`rigid_tendon_arm26`."""
     return _arm26("CompliantTendonHillMuscle", True, dt, integrator, n_ministeps, damping, muscle_kwargs,
                   skeleton_params, dtype, device)
 

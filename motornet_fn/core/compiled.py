@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import torch
 
+from motornet_fn.core import checks, engine
 from motornet_fn.core import effector as eff
-from motornet_fn.core import engine
 from motornet_fn.core import env as environment
 from motornet_fn.core import precompiled
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
@@ -228,7 +228,12 @@ def compiled_step(spec: EffectorSpec, options: dict | None = None) -> Callable:
 
         fn = compile_function(one_step, options, "step",
                               lambda p, s, a, l: f"effector step ({_name(spec)}, batch {tuple(a.shape[:-1])})")
-        _STEPS[key] = lambda params, state, action, loads=None: fn(params, state, action, loads)
+
+        def checked(params, state, action, loads=None):
+            checks.check_step(spec, params, state, action)  # eagerly: a bad input fails here, not in tracing
+            return fn(params, state, action, loads)
+
+        _STEPS[key] = checked
     return _STEPS[key]
 
 
@@ -242,7 +247,12 @@ def compiled_env_step(spec: environment.EnvSpec, options: dict | None = None) ->
 
         fn = compile_function(one_step, options, "env_step", lambda p, s, a, d, l: (
             f"environment step ({spec.task.name}, {_name(spec.effector)}, batch {tuple(a.shape[:-1])})"))
-        _STEPS[key] = lambda params, state, action, draws=None, loads=None: fn(params, state, action, draws, loads)
+
+        def checked(params, state, action, draws=None, loads=None):
+            checks.check_step(spec.effector, params.effector, state, action)
+            return fn(params, state, action, draws, loads)
+
+        _STEPS[key] = checked
     return _STEPS[key]
 
 
@@ -263,7 +273,7 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
         options: inductor options (default :data:`DEFAULT_OPTIONS`).
         unroll: steps per iteration of the compiled loop (see :func:`motornet_fn.core.engine.iterate`).
     """
-    batch_shape = tuple(actions.shape[1:-1])
+    batch_shape = engine.check_rollout_inputs(spec, params, state, actions, loads, time_varying_loads)
     static = (spec, batch_shape, time_varying_loads, loads is None, intervention is None, record, _freeze(options),
               unroll)
     fn = _ROLLOUTS.get(static)
@@ -278,7 +288,7 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
             run, DEFAULT_OPTIONS if options is None else options, "rollout",
             lambda p, s, a, l, i: f"rollout ({_name(spec)}, {a.shape[0]} steps, batch {tuple(a.shape[1:-1])})")
     state = _materialised(state, batch_shape)
-    return fn(params, state, actions, loads, intervention)
+    return engine.check_rollout_output(fn(params, state, actions, loads, intervention), record)
 
 
 def _materialised(state: EffectorState, batch_shape: tuple) -> EffectorState:

@@ -27,7 +27,7 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
-from motornet_fn.core import integrators
+from motornet_fn.core import checks, integrators
 from motornet_fn.core.tree import tree_map
 from motornet_fn.core.types import EffectorState, Geometry, JointState, Loads
 
@@ -143,7 +143,16 @@ def default_loads(spec: EffectorSpec, like: torch.Tensor) -> Loads:
 
 
 def initial_state(spec: EffectorSpec, params: EffectorParams, joint: JointState) -> EffectorState:
-    """Effector state at rest (minimum activation) consistent with ``joint``."""
+    """Effector state at rest (minimum activation) consistent with ``joint``.
+
+    Raises:
+        TypeError, ValueError: ``joint`` is not (..., dof) positions and velocities of one shape and of the
+            params' dtype; with the finite checks on (:func:`~motornet_fn.core.checks.check_finite`), it
+            is not finite.
+    """
+    checks.check_joint_input(spec, params, joint)
+    if checks.finite_checks():
+        checks.raise_non_finite(joint, "joint")
     geometry = compute_geometry(spec, params, joint)
     dt = spec.init_dt if spec.init_dt is not None else spec.minidt
     return EffectorState(joint, spec.muscle.initial_state(params.muscle, geometry, dt), geometry)
@@ -240,9 +249,21 @@ def step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, actio
     """Advance one timestep ``spec.dt`` with ``spec.n_ministeps`` sub-steps.
 
     Args:
-        action: (..., n_muscles) excitation, clipped to [min_activation, 1].
+        action: (..., n_muscles) excitation, clipped to [min_activation, 1]; its batch dims broadcast to the
+            state's.
         loads: endpoint (..., space_dim) and joint (..., dof) loads; zero if None.
+
+    Raises:
+        TypeError, ValueError: ``action`` does not fit the state (shape, dtype); with the finite checks on
+            (:func:`~motornet_fn.core.checks.check_finite`), the action or the state is not finite.
     """
+    checks.check_step(spec, params, state, action)
+    return advance(spec, params, state, action, loads)
+
+
+def advance(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor,
+            loads: Loads | None = None) -> EffectorState:
+    """:func:`step` without its input checks (for loops whose entry point checked them once)."""
     loads = default_loads(spec, action) if loads is None else loads
     action = spec.muscle.clip_activation(params.muscle, action)
     integrate = INTEGRATORS[spec.integrator]

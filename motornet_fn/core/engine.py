@@ -17,6 +17,7 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
+from motornet_fn.core import checks
 from motornet_fn.core import effector as eff
 from motornet_fn.core import env as environment
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
@@ -58,7 +59,13 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
 
     Returns:
         (final carry, records with a leading time dim of ``n_steps``).
+
+    Raises:
+        ValueError: ``n_steps`` is not an int >= 0, or an input's leading dim is not ``n_steps``.
     """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps must be an int >= 0, got {n_steps!r}")
+    checks.check_time_dim(xs, n_steps, "xs")
     leaves, structure = tree_flatten(xs)
     present = [i for i, leaf in enumerate(leaves) if leaf is not None]
 
@@ -235,7 +242,8 @@ def closed_loop_body(spec: EnvSpec, params: EnvParams, policy: Callable, fields:
             action, h = policy(carry.obs, carry.h, x.policy_noise)
         if x.units is not None:
             h = torch.where(x.units.clamp > 0, x.units.value, h + x.units.current)
-        env, obs, info = environment.step(spec, params, carry.env, action, x.draws, x.loads, x.feedback)
+        checks.check_step(spec.effector, params.effector, carry.env, action, finite=False)
+        env, obs, info = environment.advance(spec, params, carry.env, action, x.draws, x.loads, x.feedback)
         hidden = activity(h) if "hidden" in fields else None
         record = _values(fields, env, info.fingertip, info.goal.desired, action, hidden, carry.obs)
         return LoopCarry(env, h, obs), record
@@ -261,9 +269,20 @@ def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Te
 
     Returns:
         (trace, final carry).
+
+    Raises:
+        TypeError, ValueError: ``obs``, ``h0`` and the state disagree on the batch, ``obs`` does not end in
+            ``spec.obs_dim``, an input has no leading time dim of ``spec.n_steps``, or (finite checks on,
+            :func:`~motornet_fn.core.checks.check_finite`) an input or a recorded value is not finite.
     """
     fields = check_fields(fields)
     inputs = StepInputs() if inputs is None else inputs
+    check_episode_inputs(spec, params, h0, state, obs, inputs)
+    debug = checks.finite_checks()
+    if debug:
+        for tree, name in ((state, "state"), (obs, "obs"), (h0, "h0")):
+            checks.raise_non_finite(tree, name)
+        checks.raise_non_finite(inputs, "inputs", time_axis=0)
     body = closed_loop_body(spec, params, policy, fields, activity)
     tip0 = eff.cartesian(spec.effector, params.effector, state.effector.joint)
     first = _values([f for f in fields if f in STATE_FIELDS], state, tip0, goal_at(state.task, state.t).desired)
@@ -276,7 +295,23 @@ def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Te
     carry, records = iterate(body, LoopCarry(state, h0, obs), inputs, spec.n_steps, scan=scan,
                              batch_shape=batch_shape, record_example=example, truncate_every=truncate_every,
                              unroll=unroll)
-    return assemble_trace(fields, first, records), carry
+    trace = assemble_trace(fields, first, records)
+    if debug:
+        checks.raise_non_finite(trace, "trace", time_axis=-2, where="run_episode: ")
+    return trace, carry
+
+
+def check_episode_inputs(spec: EnvSpec, params: EnvParams, h0: torch.Tensor, state: EnvState, obs: torch.Tensor,
+                         inputs: StepInputs) -> None:
+    """Raise unless the episode's starting point agrees on one batch and ``inputs`` span ``spec.n_steps``."""
+    batch = checks.state_batch(state.effector, "state.effector")
+    for name, x, last in (("obs", obs, f"obs_dim={spec.obs_dim}"), ("h0", h0, "state_dim")):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
+        if x.ndim < 1 or x.shape[:-1] != batch or (name == "obs" and x.shape[-1] != spec.obs_dim):
+            raise ValueError(f"{name} must have shape ({''.join(f'{b}, ' for b in batch)}{last}) (the batch of the "
+                             f"state, {tuple(batch)}), got {tuple(x.shape)}")
+    checks.check_time_dim(inputs, spec.n_steps, "inputs")
 
 
 def assemble_trace(fields: tuple[str, ...], first: dict, records: dict) -> Trace:
@@ -313,7 +348,7 @@ def open_loop_body(spec: EffectorSpec, params: EffectorParams, loads: Loads | No
         if intervention is not None:
             force = field_force(spec, params, state, intervention)
             step_loads = Loads(step_loads.endpoint + force, step_loads.joint)
-        new = eff.step(spec, params, state, x.action, step_loads)
+        new = eff.advance(spec, params, state, x.action, step_loads)
         out = new if record == "state" else (new.joint.pos.new_zeros(()) if record is None else record(new))
         return new, out
 
@@ -340,8 +375,8 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
         With ``record="state"`` or a function: a pytree with a leading time dim of T + 1 (index 0 is
         the initial state); with ``record=None``: the final state.
     """
+    batch_shape = check_rollout_inputs(spec, params, state, actions, loads, time_varying_loads)
     n_steps = actions.shape[0]
-    batch_shape = tuple(actions.shape[1:-1])
     if intervention is not None:
         schedule = Loads(intervention.endpoint_force, intervention.joint_force)
         if loads is not None:
@@ -360,9 +395,36 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
     final, records = iterate(body, state, xs, n_steps, scan=scan, batch_shape=batch_shape, record_example=example,
                              unroll=unroll)
     if record is None:
-        return final
+        return check_rollout_output(final, record)
     first = state if record == "state" else record(state)
-    return tree_map(lambda a, b: torch.cat([a.expand(b.shape[1:]).unsqueeze(0), b], dim=0), first, records)
+    out = tree_map(lambda a, b: torch.cat([a.expand(b.shape[1:]).unsqueeze(0), b], dim=0), first, records)
+    return check_rollout_output(out, record)
+
+
+def check_rollout_inputs(spec: EffectorSpec, params: EffectorParams, state: EffectorState, actions: torch.Tensor,
+                         loads: Loads | None = None, time_varying_loads: bool = False) -> tuple:
+    """The batch shape of a rollout, after checking its inputs: one batch over the state's leaves, (T, ...,
+    n_muscles) actions of the params' dtype fitting it; with the finite checks on, finite inputs.
+
+    Raises:
+        TypeError, ValueError: naming the offending input.
+    """
+    batch = checks.state_batch(state)
+    checks.check_dtype("state", state.joint.pos, params)
+    checks.check_action(spec, params, actions, batch, "actions", time_dim=True)
+    if checks.finite_checks():
+        checks.raise_non_finite(state, "state")
+        checks.raise_non_finite(actions, "actions", time_axis=0)
+        checks.raise_non_finite(loads, "loads", time_axis=0 if time_varying_loads else None)
+    return tuple(batch)
+
+
+def check_rollout_output(out: Any, record: Callable | str | None) -> Any:
+    """``out``, after (finite checks on) raising at the first non-finite recorded state."""
+    if checks.finite_checks():
+        checks.raise_non_finite(out, "state" if record in ("state", None) else "record",
+                                time_axis=None if record is None else 0, where="rollout: ")
+    return out
 
 
 def _broadcast_state(state: Any, batch_shape: tuple) -> Any:
@@ -373,4 +435,4 @@ def _broadcast_state(state: Any, batch_shape: tuple) -> Any:
 
 __all__ = ["iterate", "scan_available", "Trace", "TRACE_FIELDS", "STATE_FIELDS", "check_fields", "LoopCarry",
            "StepInputs", "UnitPerturbation", "closed_loop_body", "run_episode", "assemble_trace", "OpenLoopInputs", "open_loop_body",
-           "rollout"]
+           "rollout", "check_rollout_inputs", "check_episode_inputs"]

@@ -27,8 +27,8 @@ from typing import Any, Mapping, NamedTuple
 
 import torch
 
+from motornet_fn.core import checks, sensory
 from motornet_fn.core import effector as eff
-from motornet_fn.core import sensory
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
 from motornet_fn.core.interventions import channel_force, curl_force
 from motornet_fn.core.sensory import SensoryBuffer
@@ -190,12 +190,17 @@ def make_params(spec: EnvSpec, effector_params: EffectorParams, action_noise: An
             raise TypeError(f"{name}_noise must be a number or {n} numbers, got {given[name]!r}") from err
         if value.numel() not in (1, n):
             raise ValueError(f"{name}_noise must be a scalar or have {n} values (one per entry), got {value.numel()}")
-        if not (torch.isfinite(value).all() and (value >= 0).all()):
-            raise ValueError(f"{name}_noise must be finite and >= 0, got {value.tolist()}")
+        check_noise_std(f"{name}_noise", value)
         stds[name] = value.expand(n).to(dtype=like.dtype, device=like.device).clone()
     if clean_goal:
         stds["obs"][: e.space_dim] = 0.0
     return EnvParams(effector_params, NoiseParams(**stds))
+
+
+def check_noise_std(name: str, value: torch.Tensor) -> None:
+    """Raise ValueError unless the noise std ``value`` is finite and >= 0 everywhere."""
+    if not (torch.isfinite(value).all() and (value >= 0).all()):
+        raise ValueError(f"{name} must be finite and >= 0, got {value.reshape(-1).tolist()}")
 
 
 def noisy_channels(params: EnvParams) -> tuple[str, ...]:
@@ -373,7 +378,19 @@ def step(spec: EnvSpec, params: EnvParams, state: EnvState, action: torch.Tensor
 
     Returns:
         (state, obs (..., obs_dim), info).
+
+    Raises:
+        TypeError, ValueError: ``action`` does not fit the state (shape, dtype); with the finite checks on
+            (:func:`~motornet_fn.core.checks.check_finite`), the action or the state is not finite.
     """
+    checks.check_step(spec.effector, params.effector, state, action)
+    return advance(spec, params, state, action, draws, loads, feedback_change)
+
+
+def advance(spec: EnvSpec, params: EnvParams, state: EnvState, action: torch.Tensor, draws: StepDraws | None = None,
+            loads: Loads | None = None,
+            feedback_change: FeedbackPerturbation | None = None) -> tuple[EnvState, torch.Tensor, StepInfo]:
+    """:func:`step` without its input checks (for loops whose entry point checked them)."""
     draws = StepDraws() if draws is None else draws
     e, ep, noise = spec.effector, params.effector, params.noise
     noisy_action = _noisy(action, noise.action, draws.action)
@@ -387,7 +404,7 @@ def step(spec: EnvSpec, params: EnvParams, state: EnvState, action: torch.Tensor
     if endpoint is not None or loads is not None:
         zero = eff.default_loads(e, action)
         step_loads = Loads(zero.endpoint if endpoint is None else endpoint, zero.joint if loads is None else loads.joint)
-    effector = eff.step(e, ep, state.effector, noisy_action, step_loads)
+    effector = eff.advance(e, ep, state.effector, noisy_action, step_loads)
     prop, tip = feedback(spec, params, effector)
     prop, vision = _noisy(prop, noise.proprio, draws.proprio), _noisy(tip.pos, noise.vision, draws.vision)
     if feedback_change is not None:
@@ -423,5 +440,6 @@ def steps_of(duration: float, dt: float) -> int:
 
 
 __all__ = ["EnvSpec", "EnvParams", "EnvState", "NoiseParams", "Fields", "StepDraws", "StepInfo", "FeedbackPerturbation", "NOISE_CHANNELS",
-           "make_params", "noisy_channels", "reset_draws", "start_draws", "step_draws", "sample_draws", "feedback", "observe",
-           "make_fields", "field_loads", "start_joint", "reset", "start", "step", "done", "episode_seconds", "steps_of"]
+           "make_params", "check_noise_std", "noisy_channels", "reset_draws", "start_draws", "step_draws", "sample_draws",
+           "feedback", "observe", "make_fields", "field_loads", "start_joint", "reset", "start", "step", "advance", "done",
+           "episode_seconds", "steps_of"]

@@ -27,6 +27,19 @@ def tree_leaves(tree: Any) -> list:
     return pytree.tree_leaves(tree)
 
 
+def named_leaves(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(path, leaf) of every leaf, NamedTuple fields by name (``state.joint.pos``), other sequences by index."""
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        items = [(f"{prefix}.{k}", v) for k, v in zip(tree._fields, tree)]
+    elif isinstance(tree, (tuple, list)):
+        items = [(f"{prefix}[{i}]", v) for i, v in enumerate(tree)]
+    elif isinstance(tree, dict):
+        items = [(f"{prefix}[{k!r}]", v) for k, v in tree.items()]
+    else:
+        return [(prefix, tree)]
+    return [pair for path, value in items for pair in named_leaves(value, path)]
+
+
 def tree_axpy(alpha: float | torch.Tensor, x: Any, y: Any) -> Any:
     """``y + alpha * x`` leaf-wise."""
     return tree_map(lambda xi, yi: yi + alpha * xi, x, y)
