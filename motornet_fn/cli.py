@@ -175,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="trials (default: 4 per target, or 32)")
     analyze.add_argument("--seed", type=_int, default=analyze_module.DEFAULT_SEED,
                          help="seed of the evaluation batch (default: %(default)s)")
-    analyze.add_argument("--pulse-force", type=_positive_float, default=analyze_module.PULSE_FORCE,
-                         help="force pulse perpendicular to each reach, in N (default: %(default)s)")
+    analyze.add_argument("--pulse-force", type=_positive_float, default=None,
+                         help="force pulse perpendicular to each reach, in N (default: sized to change the hand's "
+                              f"velocity by {analyze_module.PULSE_SPEED_FRACTION:.0%} of the median peak speed)")
     analyze.add_argument("--pulse-duration", type=_positive_float, default=analyze_module.PULSE_DURATION,
                          help="its duration in s (default: %(default)s)")
 

@@ -60,7 +60,10 @@ def test_the_summary_agrees_with_the_per_trial_metrics(trained):
     summary = json.loads((out / "summary.json").read_text())
     rows = read_csv(out / "metrics.csv")
     assert summary["options"] == {"member": 0, "task": "centre_out", "batch_size": 16, "seed": 3,
-                                  "pulse_force_N": 10.0, "pulse_duration_s": 0.05}
+                                  "pulse_force_N": None, "pulse_duration_s": 0.05}
+    pulse = summary["perturbation"]  # sized from the reaches: 0.3 x peak speed x 1 kg (the point mass) / 0.05 s
+    assert pulse["effective_endpoint_mass_kg"] == pytest.approx(1.0, rel=1e-4)
+    assert pulse["force_N"] == pytest.approx(0.3 * pulse["median_peak_speed_m_per_s"] * 1.0 / 0.05, rel=0.05)
     assert len(rows) == 2 * 16 and {r["condition"] for r in rows} == {"unperturbed", "force_pulse"}
     assert sorted({int(r["target"]) for r in rows}) == list(range(8))  # every centre-out target, in turn
     for condition, means in summary["metrics_mean"].items():
@@ -92,9 +95,10 @@ def test_the_summary_agrees_with_the_per_trial_metrics(trained):
 
 def test_an_ensemble_member(tmp_path):
     run = train(tmp_path / "ensemble", "--ensemble-size", "2", "--seed", "4")
-    assert main(["analyze", str(run), "--member", "1"]) == 0
+    assert main(["analyze", str(run), "--member", "1", "--pulse-force", "5", "--pulse-duration", "0.02"]) == 0
     summary = json.loads((run / "analysis" / "member1_centre_out" / "summary.json").read_text())
     assert (summary["member"], summary["ensemble_size"], summary["seed_of_member"]) == (1, 2, 5)
+    assert (summary["perturbation"]["force_N"], summary["perturbation"]["duration_steps"]) == (5.0, 2)
     assert main(["analyze", str(run)]) == 0
     other = json.loads((run / "analysis" / "member0_centre_out" / "summary.json").read_text())
     assert other["seed_of_member"] == 4 and other["metrics_mean"] != summary["metrics_mean"]  # another network

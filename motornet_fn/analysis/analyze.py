@@ -37,8 +37,10 @@ from motornet_fn.analysis.behaviour import METRIC_UNITS, SUMMARY_FIELDS, ReachMe
     metrics_table, summarise
 from motornet_fn.analysis.population import fixed_points, pca, policy_step_fn
 from motornet_fn.analysis.table import Table
-from motornet_fn.core.env import EnvSpec
+from motornet_fn.core import effector as eff
+from motornet_fn.core.env import EnvParams, EnvSpec, EnvState
 from motornet_fn.core.tasks import get_task
+from motornet_fn.core.types import Loads
 from motornet_fn.nn import checkpoint as ckpt
 from motornet_fn.nn.modular import ModularGRUPolicy
 from motornet_fn.nn.train import Trainer
@@ -47,8 +49,9 @@ from motornet_fn.nn.train import Trainer
 DEFAULT_TASK = "centre_out"
 #: the evaluation batch's seed (as ``motornet-fn evaluate``)
 DEFAULT_SEED = 12345
-#: the force pulse: N, s
-PULSE_FORCE, PULSE_DURATION = 10.0, 0.05
+#: the force pulse's duration (s) and, by default, its size: it changes the hand's velocity by this fraction of
+#: the median peak speed (impulse = fraction x peak speed x effective endpoint mass)
+PULSE_DURATION, PULSE_SPEED_FRACTION = 0.05, 0.3
 #: at most this many principal components, fixed-point conditions, and starting states per condition
 N_PCS, N_CONDITIONS, N_STARTS = 10, 8, 16
 CONDITIONS = ("unperturbed", "force_pulse")
@@ -72,6 +75,18 @@ def recurrent_map(policy: torch.nn.Module) -> tuple[Callable | None, int, str | 
         return step(torch.cat([x, x.new_zeros(*x.shape[:-1], 1)], dim=-1), u)[..., :units]
 
     return step_units, units, None
+
+
+def endpoint_mass(spec: EnvSpec, params: EnvParams, state: EnvState, direction: torch.Tensor) -> torch.Tensor:
+    """(B,) kg: the effector's effective mass at the endpoint along ``direction`` (B, space_dim) (unit
+    vectors) in the trials' states: a 1 N endpoint force over one step of ``dt`` changes the endpoint velocity
+    along it by ``dt / mass`` (muscles unexcited)."""
+    e, ep = spec.effector, params.effector
+    action = direction.new_zeros(*direction.shape[:-1], e.n_muscles)
+    rest = eff.default_loads(e, action)
+    pushed = Loads(rest.endpoint + direction, rest.joint)
+    velocity = lambda loads: eff.cartesian(e, ep, eff.step(e, ep, state.effector, action, loads).joint).vel  # noqa: E731
+    return e.dt / ((velocity(pushed) - velocity(rest)) * direction).sum(-1)
 
 
 def analysis_environment(trainer: Trainer, task: str | None = None) -> EnvSpec:
@@ -143,7 +158,7 @@ def _write(out: Path, files: dict[str, Callable[[Path], Any]]) -> list[Path]:
 
 
 def analyze_run(run_dir: str | Path, member: int | None = None, task: str | None = None, *,
-                batch_size: int | None = None, seed: int = DEFAULT_SEED, pulse_force: float = PULSE_FORCE,
+                batch_size: int | None = None, seed: int = DEFAULT_SEED, pulse_force: float | None = None,
                 pulse_duration: float = PULSE_DURATION) -> dict:
     """Analyse member ``member`` of the run in ``run_dir`` and write ``run_dir/analysis/member<k>_<task>/``.
 
@@ -153,7 +168,9 @@ def analyze_run(run_dir: str | Path, member: int | None = None, task: str | None
         task: a registered task with the observation the policy was trained on (default centre_out).
         batch_size: evaluation trials (default 4 per target, or 32).
         seed: seed of the evaluation batch (start, targets, noise).
-        pulse_force: N, size of the force pulse, perpendicular to each reach (to its left).
+        pulse_force: N, size of the force pulse, perpendicular to each reach (to its left); default: the force
+            that changes the hand's velocity by :data:`PULSE_SPEED_FRACTION` of the median peak speed
+            (fraction x peak speed x effective endpoint mass / duration, see :func:`endpoint_mass`).
         pulse_duration: s, its duration; it starts at the median time of peak speed of the unperturbed reaches
             (at most half-way through the episode).
 
@@ -173,8 +190,9 @@ def analyze_run(run_dir: str | Path, member: int | None = None, task: str | None
     size = batch_size if batch_size is not None else (4 * n_targets if n_targets else 32)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {size!r}")
-    for name, value in (("pulse_force", pulse_force), ("pulse_duration", pulse_duration)):
-        if not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+    for name, value in (("pulse_force", 0.0 if pulse_force is None else pulse_force),
+                        ("pulse_duration", pulse_duration)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     config, dt, T = trainer.config, spec.effector.dt, spec.n_steps
     model = trainer.policy(k)
@@ -192,7 +210,13 @@ def analyze_run(run_dir: str | Path, member: int | None = None, task: str | None
         moved = metrics.peak_index[metrics.moved]
         onset = min(int(moved.median()) if len(moved) else T, T // 2)  # mid-movement, with time to respond
         steps = max(1, round(pulse_duration / dt))
-        force = P.lateral_force(batch.state, pulse_force)
+        direction = P.lateral_force(batch.state, 1.0)
+        mass = float(endpoint_mass(spec, trainer.env_params, batch.state, direction).median())
+        peak = float(metrics.peak_speed[metrics.moved].median()) if len(moved) else 0.0
+        sized = pulse_force is None
+        if sized:
+            pulse_force = float(f"{PULSE_SPEED_FRACTION * peak * mass / (steps * dt):.2g}")
+        force = direction * pulse_force
         pulse = P.force_pulse(spec, P.window(T, onset, steps, size, force.dtype), force)
         pushed = P.run(spec, trainer.env_params, model, batch, loads=pulse, fields=("fingertip", "goal"))
         pushed_metrics = metrics_from_trace(pushed, dt, go)
@@ -258,11 +282,14 @@ def analyze_run(run_dir: str | Path, member: int | None = None, task: str | None
         "batches_trained": trainer.step, "effector": config.effector, "policy": config.policy,
         "task": spec.task.name, "task_options": dataclasses.asdict(spec.task), "n_trials": size, "dt_s": dt,
         "options": {"member": k, "task": spec.task.name, "batch_size": size, "seed": seed,
-                    "pulse_force_N": pulse_force, "pulse_duration_s": pulse_duration},
+                    "pulse_force_N": None if sized else pulse_force, "pulse_duration_s": pulse_duration},
         "metric_units": METRIC_UNITS, "metrics_mean": means,
         "metrics_note": "means over the trials that moved (see fraction_moved); per trial in metrics.csv",
         "perturbation": {"kind": "force_pulse", "force_N": pulse_force, "onset_step": onset, "onset_s": onset * dt,
-                         "duration_steps": steps, "direction": "perpendicular to the start -> target line, to its left"},
+                         "duration_steps": steps, "direction": "perpendicular to the start -> target line, to its left",
+                         "effective_endpoint_mass_kg": _number(mass), "median_peak_speed_m_per_s": _number(peak),
+                         "size": (f"{PULSE_SPEED_FRACTION:g} x median peak speed x effective endpoint mass / duration"
+                                  if sized else "given")},
         "pca": population, "fixed_points": fixed,
         "files": sorted([*files, "summary.json"]),
     }

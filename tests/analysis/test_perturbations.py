@@ -208,3 +208,16 @@ def test_a_compiled_perturbed_episode_equals_the_eager_one():
     for fast, eager in zip(grads[1], grads[0]):
         torch.testing.assert_close(fast, eager, rtol=1e-4, atol=1e-6)
     assert torch.all(traces[1].hidden[0, 2:5, [1, 4]] == 0)
+
+
+@pytest.mark.parametrize("mass", [1.0, 2.5])
+def test_the_effective_endpoint_mass_of_a_point_mass_is_its_mass(mass):
+    from motornet_fn.analysis.analyze import endpoint_mass
+    from motornet_fn.core import build
+
+    trainer, _, batch = setup()
+    spec, params = build.relu_point_mass24(mass=mass)
+    env_params = trainer.env_params._replace(effector=params)
+    direction = P.lateral_force(batch.state, 1.0)
+    got = endpoint_mass(trainer.env_spec, env_params, batch.state, direction)
+    torch.testing.assert_close(got, torch.full((3,), mass), rtol=1e-4, atol=0)
