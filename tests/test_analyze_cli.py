@@ -93,9 +93,17 @@ def test_the_summary_agrees_with_the_per_trial_metrics(trained):
     assert summary["perturbation"]["onset_step"] <= 2 and summary["timing_s"]["total"] > 0  # at most half of 5 steps
 
 
-def test_an_ensemble_member(tmp_path):
+def test_an_ensemble_member(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
     run = train(tmp_path / "ensemble", "--ensemble-size", "2", "--seed", "4")
+    titles, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: titles.append(
+        " ".join([ax.get_title() for ax in fig.axes] + [fig._suptitle.get_text() if fig._suptitle else ""]))
+        or save(fig, *a, **k))
     assert main(["analyze", str(run), "--member", "1", "--pulse-force", "5", "--pulse-duration", "0.02"]) == 0
+    assert len(titles) == 6 and all("member 1 of 2 (seed 5)" in t for t in titles), titles
+    monkeypatch.undo()
     summary = json.loads((run / "analysis" / "member1_centre_out" / "summary.json").read_text())
     assert (summary["member"], summary["ensemble_size"], summary["seed_of_member"]) == (1, 2, 5)
     assert (summary["perturbation"]["force_N"], summary["perturbation"]["duration_steps"]) == (5.0, 2)
@@ -141,8 +149,19 @@ def test_bad_input_is_one_line_and_writes_nothing(trained, tmp_path):
     err = fails_in_one_line("analyze", str(trained), "--member", "3", cwd=tmp_path)
     assert "--member must be in 0..0 (the run has 1 policy), got 3" in err
     err = fails_in_one_line("analyze", str(trained), "--task", "delayed_reach", cwd=tmp_path)
-    assert "analyse it with --task random_reach" in err
+    assert "exceeds the episode duration of 0.05 s" in err  # the task's own check of its options
     assert files_of(trained) == before
     (tmp_path / "notes").mkdir()
     err = fails_in_one_line("analyze", str(tmp_path / "notes"), cwd=tmp_path)
     assert "is not a run directory: no config.json" in err and list((tmp_path / "notes").iterdir()) == []
+
+
+def test_a_task_with_another_observation_is_refused():
+    from motornet_fn.analysis.analyze import analysis_environment
+    from motornet_fn.nn import TrainConfig, Trainer
+
+    trainer = Trainer(TrainConfig(hidden_size=8))
+    with pytest.raises(ValueError, match=r"task 'delayed_reach' gives 13 observation entries, the policy was trained on "
+                                         r"12 \('random_reach'\); analyse it with --task random_reach"):
+        analysis_environment(trainer, "delayed_reach")
+    assert analysis_environment(trainer).task.name == "centre_out"

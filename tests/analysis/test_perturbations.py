@@ -192,7 +192,7 @@ def test_gradients_through_perturbations_match_finite_differences(float64):
 @pytest.mark.slow
 @pytest.mark.skipif(not compiled.available(), reason="torch._higher_order_ops.scan unavailable")
 def test_a_compiled_perturbed_episode_equals_the_eager_one():
-    """Silenced units, shifted vision and a force pulse, with gradients (one compile, ~20-40 s on 2 cores)."""
+    """Silenced units, shifted vision and a force pulse, with gradients (one compile: 1-2 min on 2 shared cores)."""
     trainer, policy, batch = setup(proprio_noise=0.01)
     spec, on = trainer.env_spec, P.window(T, ONSET, DURATION)
     force = torch.tensor([[10.0, 0.0], [0.0, -10.0], [5.0, 5.0]], requires_grad=True)
