@@ -1,10 +1,11 @@
-"""The motornet-fn command: train, evaluate and plot reaching policies.
+"""The motornet-fn command: train, evaluate, analyse and plot reaching policies.
 
 examples:
   motornet-fn train                        MotorNet's tutorial task, saved under runs/
   motornet-fn train --effector RigidTendonArm26 --muscle RigidTendonHillMuscle --ensemble-size 10 --out runs/arm26
   motornet-fn train --resume runs/arm26 --batches 2000   continue a run (interrupted or finished)
   motornet-fn evaluate runs/arm26 --member 3             writes runs/arm26/analysis/
+  motornet-fn analyze runs/arm26 --member 3              metrics, PCA, fixed points, perturbations, figures
   motornet-fn plot runs/arm26                            redraws loss.png and trajectories.png
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Callable
 
 import torch
 
+from motornet_fn.analysis import analyze as analyze_module
 from motornet_fn.core.build import PREBUILT
 from motornet_fn.core.muscles import MUSCLES
 from motornet_fn.core.tasks import TASKS, get_task, option_help, option_names
@@ -110,7 +112,7 @@ FLAGS = {field: flag for flag, field, _, _ in RUN_OPTIONS}
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="motornet-fn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,plot,sweep}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,analyze,plot,sweep}")
 
     train = sub.add_parser("train", help="train a policy (or an ensemble) and save a run directory",
                            description="Train a policy (or an ensemble) and save a run directory holding config.json, "
@@ -155,6 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=_int, default=12345, help="seed of the batch (default: %(default)s)")
     evaluate.add_argument("--member", type=_nonnegative_int, default=0,
                           help="ensemble member to evaluate (default: %(default)s)")
+
+    analyze = sub.add_parser(
+        "analyze", help="analyse a run's policy: behaviour, population activity, fixed points, a perturbation",
+        description="Analyse one policy of a run on fixed evaluation reaches (with and without a mid-movement force "
+                    "pulse). Writes RUN/analysis/member<K>_<TASK>/: metrics.csv (per trial), summary_by_target.csv, "
+                    "hand_paths.png, speed_profiles.png, muscle_activations.png, pca_trajectories.png, "
+                    "eigenvalues.png (recurrent policies), perturbed_paths.png and summary.json; the training run's own "
+                    "files are never touched.")
+    analyze.add_argument("run", type=Path, help="run directory")
+    analyze.add_argument("--member", type=_nonnegative_int, default=0,
+                         help="ensemble member to analyse (default: %(default)s)")
+    analyze.add_argument("--task", choices=sorted(TASKS), default=analyze_module.DEFAULT_TASK,
+                         help="task of the evaluation reaches, with its default options (the run's options if it is "
+                              "the run's task; default: %(default)s)")
+    analyze.add_argument("--batch-size", type=_positive_int, default=None,
+                         help="trials (default: 4 per target, or 32)")
+    analyze.add_argument("--seed", type=_int, default=analyze_module.DEFAULT_SEED,
+                         help="seed of the evaluation batch (default: %(default)s)")
+    analyze.add_argument("--pulse-force", type=_positive_float, default=None,
+                         help="force pulse perpendicular to each reach, in N (default: sized to change the hand's "
+                              f"velocity by {analyze_module.PULSE_SPEED_FRACTION:.0%} of the median peak speed)")
+    analyze.add_argument("--pulse-duration", type=_positive_float, default=analyze_module.PULSE_DURATION,
+                         help="its duration in s (default: %(default)s)")
 
     plot = sub.add_parser("plot", help="(re)draw a run's loss curve and trajectories",
                           description="Redraw RUN/loss.png and RUN/trajectories.png from the checkpoint "
@@ -233,18 +258,13 @@ def _save_png(fig, path: Path) -> Path:
     return path
 
 
-def _member_title(trainer: Trainer, k: int) -> str:
-    size = trainer.config.ensemble_size
-    return f"member {k} of {size} (seed {trainer.seeds[k]})" if size > 1 else f"seed {trainer.seeds[k]}"
-
-
 def draw_figures(trainer: Trainer, run: Path) -> list[Path]:
     """Write (or redraw) loss.png and trajectories.png into ``run``."""
     title = f"{trainer.config.effector}, {trainer.step} batches"
     losses = plots.loss_figure(trainer.log.loss, trainer.log.terms, trainer.loss.weights, title=title,
                                label=plots.loss_label(trainer.config))
     paths = trainer.evaluate()
-    trajectories = plots.plot_trajectories(paths, title=f"{title}\n{_member_title(trainer, 0)}")
+    trajectories = plots.plot_trajectories(paths, title=f"{title}\n{trainer.member_title(0)}")
     return [_save_png(losses, run / "loss.png"), _save_png(trajectories, run / "trajectories.png")]
 
 
@@ -364,10 +384,7 @@ def _stopped(trainer: Trainer, run: Path, created: list[Path] | None, err: BaseE
 
 def cmd_evaluate(args) -> int:
     trainer = ckpt.load_run(args.run)
-    size = trainer.config.ensemble_size
-    if args.member >= size:
-        raise UsageError(f"--member must be in 0..{size - 1} (the run has {size} polic{'y' if size == 1 else 'ies'}), "
-                         f"got {args.member}")
+    trainer.check_member(args.member, "--member")
     trace = trainer.evaluate(batch_size=args.batch_size, seed=args.seed, k=args.member)
     final_distance = torch.linalg.vector_norm(trace.fingertip[:, -1] - trace.goal[:, -1], dim=-1)
     result = {
@@ -385,10 +402,31 @@ def cmd_evaluate(args) -> int:
     tag = f"member{args.member}_batch{trainer.step}_seed{args.seed}_n{args.batch_size}"
     json_path = out / f"evaluation_{tag}.json"
     ckpt.atomic_write(json_path, lambda f: f.write(json.dumps(result, indent=2).encode()))
-    title = f"{trainer.config.effector}, {trainer.step} batches\n{_member_title(trainer, args.member)}"
+    title = f"{trainer.config.effector}, {trainer.step} batches\n{trainer.member_title(args.member)}"
     png = _save_png(plots.plot_trajectories(trace, title=title), out / f"trajectories_{tag}.png")
     print(json.dumps(result, indent=2))
     print(f"wrote {json_path}, {png}")
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    try:
+        summary = analyze_module.analyze_run(args.run, args.member, args.task, batch_size=args.batch_size,
+                                                seed=args.seed, pulse_force=args.pulse_force,
+                                                pulse_duration=args.pulse_duration)
+    except ValueError as err:  # name the option, not the argument
+        if str(err).startswith("member "):
+            raise UsageError(f"--{err}") from None
+        raise
+    out = args.run / "analysis" / f"member{summary['member']}_{summary['task']}"
+    means = summary["metrics_mean"]["unperturbed"]
+    print(f"{summary['n_trials']} {summary['task']} trials of member {summary['member']}: endpoint error "
+          f"{means['endpoint_error']} m, peak speed {means['peak_speed']} m/s, angular error {means['angular_error']} rad "
+          f"(means over the {means['fraction_moved']:.0%} that moved)")
+    fixed = summary["fixed_points"]
+    print("fixed points: " + (fixed["skipped"] if "skipped" in fixed else
+                              f"{fixed['n_fixed_points']} ({fixed['n_stable']} stable) at {fixed['n_conditions']} inputs"))
+    print(f"wrote {len(summary['files'])} files to {out} in {summary['timing_s']['total']:.1f} s")
     return 0
 
 
@@ -408,7 +446,8 @@ def _one_line(err: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "plot": cmd_plot, "sweep": cmd_sweep}[args.command](args)
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "analyze": cmd_analyze, "plot": cmd_plot,
+                "sweep": cmd_sweep}[args.command](args)
     except KeyboardInterrupt:
         print(f"\nmotornet-fn {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -95,6 +95,9 @@ class ReachMetrics(NamedTuple):
 #: the float metrics that :func:`summarise` averages
 SUMMARY_FIELDS = ("reaction_time", "movement_time", "peak_speed", "peak_time", "angular_error",
                   "max_lateral_deviation", "endpoint_error", "path_length")
+#: the unit of each metric in :data:`SUMMARY_FIELDS`
+METRIC_UNITS = {"reaction_time": "s", "movement_time": "s", "peak_speed": "m/s", "peak_time": "s",
+                "angular_error": "rad", "max_lateral_deviation": "m", "endpoint_error": "m", "path_length": "m"}
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -474,7 +477,8 @@ def summarise(metrics: ReachMetrics, groups: dict[str, Any] | None = None, only_
 
 
 __all__ = [
-    "DEFAULT_FRACTION", "DEFAULT_MIN_SPEED", "MovementTiming", "ReachMetrics", "SUMMARY_FIELDS", "velocity", "speed",
+    "DEFAULT_FRACTION", "DEFAULT_MIN_SPEED", "METRIC_UNITS", "MovementTiming", "ReachMetrics", "SUMMARY_FIELDS",
+    "velocity", "speed",
     "peak_speed", "peak_velocity_index", "angular_error_at_peak_velocity", "lateral_deviation",
     "max_lateral_deviation", "endpoint_error", "path_length", "movement_timing", "reaction_time", "movement_time",
     "reach_metrics", "metrics_from_trace", "metrics_table", "summarise",

@@ -182,7 +182,9 @@ class LoopCarry(NamedTuple):
 
 class UnitPerturbation(NamedTuple):
     """A per-trial change to the policy's state after its update at one step:
-    h <- where(clamp > 0, value, h + current). Silencing is a clamp at 0.
+    h <- where(clamp > 0, value, h + current). Silencing is a clamp at 0. When the episode is given the
+    policy's ``readout``, that step's action is read out of the changed state (so the muscles see the
+    change at once); without it, the change reaches the muscles only through the next update.
 
     Attributes:
         clamp: (state_dim,) 1 where a unit is clamped, else 0.
@@ -224,7 +226,8 @@ def _values(fields, env: EnvState, tip, goal, action=None, hidden=None, obs=None
 
 
 def closed_loop_body(spec: EnvSpec, params: EnvParams, policy: Callable, fields: tuple[str, ...],
-                     activity: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Callable:
+                     activity: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     readout: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Callable:
     """The step of (policy, environment): ``(LoopCarry, StepInputs) -> (LoopCarry, record dict)``.
 
     Args:
@@ -232,6 +235,8 @@ def closed_loop_body(spec: EnvSpec, params: EnvParams, policy: Callable, fields:
             ``policy_noise``.
         fields: the :class:`Trace` fields to record.
         activity: ``h -> unit activity`` recorded as ``hidden`` (default: h itself).
+        readout: ``h -> action``, the policy's action from its updated state: with unit perturbations
+            in the inputs, the action is read out of the perturbed state (see :class:`UnitPerturbation`).
     """
     activity = (lambda h: h) if activity is None else activity
 
@@ -242,6 +247,8 @@ def closed_loop_body(spec: EnvSpec, params: EnvParams, policy: Callable, fields:
             action, h = policy(carry.obs, carry.h, x.policy_noise)
         if x.units is not None:
             h = torch.where(x.units.clamp > 0, x.units.value, h + x.units.current)
+            if readout is not None:
+                action = readout(h)
         checks.check_step(spec.effector, params.effector, carry.env, action, finite=False)
         env, obs, info = environment.advance(spec, params, carry.env, action, x.draws, x.loads, x.feedback)
         hidden = activity(h) if "hidden" in fields else None
@@ -254,18 +261,21 @@ def closed_loop_body(spec: EnvSpec, params: EnvParams, policy: Callable, fields:
 def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Tensor, state: EnvState,
                 obs: torch.Tensor, inputs: StepInputs | None = None, *, fields: tuple[str, ...] = TRACE_FIELDS,
                 scan: bool = False, truncate_every: int | None = None,
-                activity: Callable[[torch.Tensor], torch.Tensor] | None = None, unroll: int = 1) -> tuple[Trace, LoopCarry]:
+                activity: Callable[[torch.Tensor], torch.Tensor] | None = None, unroll: int = 1,
+                readout: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[Trace, LoopCarry]:
     """Roll a policy through ``spec.n_steps`` steps from a reset ``(state, obs)``.
 
     Args:
         policy: ``(obs (..., obs_dim), h (..., state_dim)[, noise]) -> (action (..., n_muscles), h)``.
         h0: (..., state_dim) the policy's initial state.
         inputs: per-step inputs with a leading time dim of ``spec.n_steps`` (noise draws, policy noise,
-            external loads); None: none.
+            external loads, feedback and unit perturbations); None: none.
         fields: the :class:`Trace` fields to record (the others are None; recording less saves memory).
         scan: run the loop as a ``scan`` (what :mod:`motornet_fn.core.compiled` compiles).
         truncate_every: cut the gradient through the carry every this many steps (eager only).
         unroll: steps per scan iteration (see :func:`iterate`).
+        readout: ``h -> action`` of the policy (see :func:`closed_loop_body`); used only with unit
+            perturbations in ``inputs``.
 
     Returns:
         (trace, final carry).
@@ -283,7 +293,7 @@ def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Te
         for tree, name in ((state, "state"), (obs, "obs"), (h0, "h0")):
             checks.raise_non_finite(tree, name)
         checks.raise_non_finite(inputs, "inputs", time_axis=0)
-    body = closed_loop_body(spec, params, policy, fields, activity)
+    body = closed_loop_body(spec, params, policy, fields, activity, readout)
     tip0 = eff.cartesian(spec.effector, params.effector, state.effector.joint)
     first = _values([f for f in fields if f in STATE_FIELDS], state, tip0, goal_at(state.task, state.t).desired)
     batch_shape = tuple(obs.shape[:-1])

@@ -90,13 +90,26 @@ def rollout_with_intervention(spec: EffectorSpec, params: EffectorParams, state:
     return rollout(spec, params, state, actions, intervention=intervention)
 
 
-def pulse(n_steps: int, start: torch.Tensor, duration: int, force: torch.Tensor) -> torch.Tensor:
-    """A force pulse schedule (n_steps, ..., D): ``force`` (..., D) during steps
-    [start, start + duration) of each trial (``start`` (...,) integer steps)."""
-    t = torch.arange(n_steps, device=force.device).reshape(-1, *([1] * start.ndim))
-    on = (t >= start) & (t < start + duration)
-    return on.unsqueeze(-1).to(force.dtype) * force
+def window(n_steps: int, start, duration, dtype=torch.float32, device=None) -> torch.Tensor:
+    """(n_steps, ...) 1.0 during steps [start, start + duration) of each trial, else 0.0.
+
+    Args:
+        start: () or (...,) first step of each trial's window (an int or an integer tensor).
+        duration: () or (...,) steps in each window (0: no window).
+    """
+    start, duration = torch.as_tensor(start, device=device), torch.as_tensor(duration, device=device)
+    lead = torch.broadcast_shapes(start.shape, duration.shape)
+    t = torch.arange(n_steps, device=start.device).reshape(-1, *([1] * len(lead)))
+    return ((t >= start) & (t < start + duration)).to(dtype)
+
+
+def pulse(n_steps: int, start, duration, force: torch.Tensor) -> torch.Tensor:
+    """A force pulse schedule (n_steps, ..., D): ``force`` (..., D) during steps [start, start + duration)
+    of each trial (``start``, ``duration``: ints or (...,) integer tensors, see :func:`window`)."""
+    on = window(n_steps, start, duration, force.dtype, force.device)
+    pad = max(force.ndim - on.ndim, 0)  # a window shared by every trial broadcasts over the trials
+    return on.reshape(n_steps, *([1] * pad), *on.shape[1:], 1) * force
 
 
 __all__ = ["Intervention", "no_intervention", "curl_force", "channel_force", "field_force",
-           "rollout_with_intervention", "pulse"]
+           "rollout_with_intervention", "window", "pulse"]

@@ -313,9 +313,19 @@ class ModularGRUPolicy(Policy):
             if "units" in self.lesions:
                 h_new = h_new * (1 - gain * self.lesion_units)
         d = layout.output_delay
-        source = h_new if d == 0 else h[..., (d - 1) * H:d * H]
-        action = torch.sigmoid(source @ (self.Y * self.mask_Y).T + self.bY)
+        action = self._read(h_new if d == 0 else h[..., (d - 1) * H:d * H])
         return action, torch.cat([h_new, h[..., :P * H], h[..., -1:] + 1], dim=-1)
+
+    def _read(self, units: torch.Tensor) -> torch.Tensor:
+        """sigmoid(Y units + bY): the action (..., output) of hidden units (..., hidden)."""
+        return torch.sigmoid(units @ (self.Y * self.mask_Y).T + self.bY)
+
+    @property
+    def readout(self):
+        """``h_new (..., state_dim) -> action``, the action of an updated state, for ``output_delay`` 0; None
+        otherwise (the action then reads units ``output_delay`` steps old: a change to the updated state
+        reaches the muscles through the delay line, as it should)."""
+        return (lambda h: self._read(self.activity(h))) if self.layout.output_delay == 0 else None
 
     # ------------------------------------------------------------------------------------ training
     def enforce_dale(self, zero_out: bool = False) -> None:

@@ -67,6 +67,14 @@ def policy_functions(base: torch.nn.Module, weights: dict, buffers: dict) -> tup
     return step, initial, activity
 
 
+def policy_readout(base: torch.nn.Module, weights: dict, buffers: dict) -> Callable | None:
+    """``readout(h_new) -> action`` of a policy module evaluated with ``weights`` and ``buffers``; None where
+    the policy has none (see :mod:`motornet_fn.nn.policies`)."""
+    if getattr(base, "readout", None) is None:
+        return None
+    return lambda h: functional_method(base, (weights, buffers), "readout", h)
+
+
 def member_losses(spec: EnvSpec, params: EnvParams, base: torch.nn.Module, objective: Callable[[Trace], tuple],
                   fields: tuple[str, ...], stacked: bool, weights: dict, buffers: dict, batch: Batch, *,
                   scan: bool = False, truncate_every: int | None = None) -> tuple[torch.Tensor, dict]:
@@ -122,5 +130,5 @@ def auto_compile(remaining_batches: int, n_steps: int, reasons_against: list[str
                    f"batches x {n_steps} steps = {steps} < {AUTO_COMPILE_MIN_STEPS} steps)")
 
 
-__all__ = ["Batch", "member_losses", "policy_functions", "state_dim", "noise_dim", "auto_compile",
+__all__ = ["Batch", "member_losses", "policy_functions", "policy_readout", "state_dim", "noise_dim", "auto_compile",
            "AUTO_COMPILE_MIN_STEPS"]

@@ -13,6 +13,9 @@ The policy contract (what the episode engine relies on). A policy is a ``torch.n
 * ``initial_hidden(batch_shape) -> (*batch_shape, state_dim)``, computed from the module's own
   parameters and buffers (so it works under ``functional_call`` / ``vmap``).
 * ``activity(h) -> (..., n_units)``: the unit activity losses and analyses read.
+* ``readout(h_new) -> action`` (optional): the action ``forward`` returns, from the updated state alone, so
+  the engine reads the action out of a perturbed state (clamped or silenced units). Absent or None where
+  the action does not read the updated state (an MLP; a modular network with an output delay).
 * ``init_hidden(batch_size)``: MotorNet's name for ``initial_hidden((batch_size,))``.
 * ``parameter_groups() -> {"input" | "recurrent" | "readout": parameter names}``, read by
   :func:`motornet_fn.nn.freeze.trainable_names`.
@@ -192,7 +195,11 @@ class GRUPolicy(NoisyRecurrentPolicy):
         h = gru_cell(obs, h, g.weight_ih_l0, g.weight_hh_l0, g.bias_ih_l0, g.bias_hh_l0)
         if noise["hidden"] is not None:
             h = h + noise["hidden"]
-        return torch.sigmoid(self.fc(h)), h
+        return self.readout(h), h
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        """The action (..., output_dim) in (0, 1) of an updated state h (..., hidden_dim)."""
+        return torch.sigmoid(self.fc(h))
 
     def parameter_groups(self) -> dict[str, tuple[str, ...]]:
         """Parameter names by role (see :func:`motornet_fn.nn.freeze.trainable_names`)."""

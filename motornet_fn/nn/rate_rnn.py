@@ -98,7 +98,11 @@ class RateRNNPolicy(NoisyRecurrentPolicy):
         x = (1 - self.alpha) * h + self.alpha * drive
         if noise["hidden"] is not None:
             x = x + math.sqrt(2 * self.alpha) * noise["hidden"]
-        return torch.sigmoid(self.fc(self.rate(x))), x
+        return self.readout(x), x
+
+    def readout(self, x: torch.Tensor) -> torch.Tensor:
+        """The action (..., output_dim) in (0, 1) of an updated state x (..., hidden_dim): sigmoid(W_out f(x) + b)."""
+        return torch.sigmoid(self.fc(self.rate(x)))
 
     def parameter_groups(self) -> dict[str, tuple[str, ...]]:
         """Input weights; recurrent weights, bias and x0; readout."""

@@ -303,6 +303,19 @@ class Trainer:
             model = build_policy(c.policy, self.env_spec, c.hidden_size, options)
         return model.to(device=self.device, dtype=self.dtype)
 
+    def check_member(self, k: int, name: str = "member") -> int:
+        """``k`` if it is a member of this run, else ValueError naming ``name`` and the valid range."""
+        size = self.config.ensemble_size
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < size:
+            raise ValueError(f"{name} must be in 0..{size - 1} (the run has {size} polic{'y' if size == 1 else 'ies'}), "
+                             f"got {k!r}")
+        return k
+
+    def member_title(self, k: int) -> str:
+        """How figures name member k: ``member k of K (seed s)``, or ``seed s`` for a single policy."""
+        size = self.config.ensemble_size
+        return f"member {k} of {size} (seed {self.seeds[k]})" if size > 1 else f"seed {self.seeds[k]}"
+
     def policy(self, k: int = 0) -> torch.nn.Module:
         """Member k as a standalone module holding the current weights."""
         if not self.ensemble:
@@ -312,10 +325,14 @@ class Trainer:
         return model
 
     # -------------------------------------------------------------------------------- data
-    def sample(self, generator: torch.Generator, batch_size: int, evaluation: bool = False) -> Batch:
+    def sample(self, generator: torch.Generator, batch_size: int, evaluation: bool = False,
+               spec: environment.EnvSpec | None = None) -> Batch:
         """One member's batch: a reset of ``batch_size`` trials and every per-step random number, all drawn
-        from ``generator`` (evaluation batches of centre_out visit the targets in order)."""
-        c, spec, T = self.config, self.env_spec, self.env_spec.n_steps
+        from ``generator`` (evaluation batches of centre_out visit the targets in order). ``spec``: another
+        environment of the same effector and observation layout (e.g. another task) instead of the run's."""
+        c = self.config
+        spec = self.env_spec if spec is None else spec
+        T = spec.n_steps
         options = {"batch_size": batch_size}
         if evaluation and "target_index" in spec.task.reset_options:
             options["target_index"] = torch.arange(batch_size) % spec.task.n_targets

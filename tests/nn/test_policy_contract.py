@@ -69,3 +69,18 @@ def test_contract_under_functional_call_and_vmap(name):
         assert ((a_k > 0) & (a_k < 1)).all() and a_k.shape == (2, 4, 2)
         assert m.init_hidden(5).shape == (5, m.state_dim)
         assert m.activity(h_k).shape[:-1] == (2, 4)
+
+
+@pytest.mark.parametrize("name", ["gru", "rate", "modular-no-output-delay", "modular", "mlp"])
+def test_readout_is_the_action_of_the_updated_state(name):
+    """readout(h_new) equals forward's action (noise included), so the engine can read the action out of a
+    perturbed state; None / absent where the action does not read the updated state."""
+    torch.manual_seed(2)
+    policy = (ModularGRUPolicy(**three_modules(output_delay=0)) if name == "modular-no-output-delay"
+              else POLICY_CASES[name]())
+    if name in ("modular", "mlp"):
+        assert getattr(policy, "readout", None) is None
+        return
+    obs, noise = torch.randn(3, 6), torch.randn(3, policy.noise_dim)
+    action, h = policy(obs, policy.initial_hidden((3,)) + 0.1 * torch.randn(3, policy.state_dim), noise)
+    torch.testing.assert_close(policy.readout(h), action, rtol=0, atol=0)
