@@ -1,22 +1,48 @@
-"""Effector = skeleton + muscles + geometry, stepped through time.
+r"""Effector = skeleton + muscles + geometry, stepped through time.
 
 One step reads as: geometry -> muscle derivative -> skeleton derivative -> integrate.
 
-Generalized forces (MotorNet's convention):
+Generalized forces (MotorNet's convention: the moment arm :math:`r_{im} = \partial l_m / \partial q_i` is the
+derivative of musculotendon length, so a pulling muscle produces :math:`-F_m r_{im}`):
 
-    tau = -sum_m force_m * moment_arm_m + joint_load - damping * joint_velocity,
+.. math::
 
-and the endpoint load enters the skeleton through J(q)^T.
+    \tau_i = -\sum_m F_m\, r_{im} + \tau_{\mathrm{load}, i} - d\, \dot q_i ,
 
-Integrators (``EffectorSpec.integrator``):
+with the joint load :math:`\tau_\mathrm{load}` and the damping :math:`d`; the endpoint load enters the
+skeleton through :math:`J(q)^\top`.
 
-* ``"euler"``: MotorNet's scheme. Muscle state at t+1 from the geometry at t; skeleton explicit
-  Euler (position with the old velocity); joint limits; geometry at the new joint state.
-* ``"rk4_motornet"``: MotorNet's "rk4", kept only to reproduce its numbers. Its stages are chained
-  (k3 is evaluated at y + h/2 k1 + h/2 k2, k4 after a further h k3), every stage clips, and its final
-  position update uses only the old velocity, so it is first order.
-* ``"rk4"``: classic Runge-Kutta on the continuous ODE in (joint position, joint velocity, muscle
-  ODE variables), with muscle outputs evaluated at the current geometry; joint limits and activation
+Integrators (``EffectorSpec.integrator``), for a time step :math:`h` = ``dt / n_ministeps`` with the
+excitation :math:`u` held constant:
+
+* ``"euler"``: MotorNet's scheme (:func:`euler_step`). The muscle state at :math:`t + h` comes from the
+  geometry at :math:`t`; the skeleton takes an explicit Euler step with the old velocity, then the joint
+  limits apply (:func:`~motornet_fn.core.skeletons.base.clip_joint`), then the geometry is computed at the
+  new joint state:
+
+  .. math::
+
+      a_{t+h} = \mathrm{clip}(a_t + h\, \dot a(u, a_t)), \quad
+      q_{t+h} = q_t + h\, \dot q_t, \quad
+      \dot q_{t+h} = \dot q_t + h\, \ddot q(q_t, \dot q_t, F_t).
+
+* ``"rk4_motornet"``: MotorNet's "rk4" (:func:`rk4_motornet_step`), kept only to reproduce its numbers.
+  With :math:`U(s, k, h)` the Euler update above from state :math:`s` with derivative :math:`k` (clipping
+  included) and :math:`D(s)` the derivative at :math:`s`, its stages are chained:
+
+  .. math::
+
+      k_1 = D(s), \ s_1 = U(s, k_1, \tfrac{h}{2}), \ k_2 = D(s_1), \ s_2 = U(s_1, k_2, \tfrac{h}{2}),
+      \ k_3 = D(s_2), \ s_3 = U(s_2, k_3, h), \ k_4 = D(s_3),
+
+  .. math::
+
+      s_{t+h} = U\!\left(s, \tfrac16 (k_1 + 2 k_2 + 2 k_3 + k_4), h\right),
+
+  and since :math:`U` updates positions with the old velocity, the scheme is first order.
+* ``"rk4"``: the classic Runge-Kutta method (:func:`motornet_fn.core.integrators.rk4`, :func:`rk4_step`)
+  on the continuous ODE in (joint position, joint velocity, muscle ODE variables), with the muscle
+  outputs evaluated at the current geometry (:func:`continuous_derivative`); joint limits and activation
   clipping are applied once, after the step. Fourth order on smooth trajectories.
 """
 from __future__ import annotations
