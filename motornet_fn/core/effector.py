@@ -55,7 +55,7 @@ import torch
 
 from motornet_fn.core import integrators
 from motornet_fn.core.tree import tree_map
-from motornet_fn.core.types import EffectorState, Geometry, JointState, Loads
+from motornet_fn.core.types import CartesianState, EffectorState, Geometry, JointState, Loads
 
 
 class EffectorParams(NamedTuple):
@@ -175,13 +175,14 @@ def initial_state(spec: EffectorSpec, params: EffectorParams, joint: JointState)
     return EffectorState(joint, spec.muscle.initial_state(params.muscle, geometry, dt), geometry)
 
 
-def cartesian(spec: EffectorSpec, params: EffectorParams, joint: JointState):
+def cartesian(spec: EffectorSpec, params: EffectorParams, joint: JointState) -> CartesianState:
     """Endpoint position and velocity."""
     return spec.skeleton.forward_kinematics(params.skeleton, joint)
 
 
 # ------------------------------------------------------------------------ MotorNet's discrete scheme
-def motornet_derivative(spec, params, state: EffectorState, action, loads: Loads) -> EffectorDerivative:
+def motornet_derivative(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor,
+                        loads: Loads) -> EffectorDerivative:
     """MotorNet's ``Effector.ode``: muscle derivative and joint accelerations from the stored state."""
     force = state.muscle.force
     tau = generalized_force(params, force, state.geometry, state.joint, loads.joint)
@@ -189,14 +190,16 @@ def motornet_derivative(spec, params, state: EffectorState, action, loads: Loads
     return EffectorDerivative(spec.muscle.derivative(params.muscle, state.muscle, action), acc)
 
 
-def motornet_update(spec, params, state: EffectorState, derivative: EffectorDerivative, dt: float) -> EffectorState:
+def motornet_update(spec: EffectorSpec, params: EffectorParams, state: EffectorState, derivative: EffectorDerivative,
+                    dt: float) -> EffectorState:
     """MotorNet's ``integration_step``: muscle at the old geometry, skeleton Euler, new geometry."""
     muscle = spec.muscle.integrate(params.muscle, state.muscle, derivative.muscle, state.geometry, dt)
     joint = spec.skeleton.euler_update(params.skeleton, state.joint, derivative.acceleration, dt)
     return EffectorState(joint, muscle, compute_geometry(spec, params, joint))
 
 
-def euler_step(spec, params, state, action, loads, dt) -> EffectorState:
+def euler_step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor, loads: Loads,
+               dt: float) -> EffectorState:
     """MotorNet's Euler step."""
     return motornet_update(spec, params, state, motornet_derivative(spec, params, state, action, loads), dt)
 
@@ -221,14 +224,16 @@ def chained_rk4(derivative: Callable[[Any], Any], update: Callable[[Any, Any, fl
     return update(state, k, dt)
 
 
-def rk4_motornet_step(spec, params, state, action, loads, dt) -> EffectorState:
+def rk4_motornet_step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor, loads: Loads,
+                      dt: float) -> EffectorState:
     """MotorNet's chained, first-order "rk4" step (parity only)."""
     return chained_rk4(lambda s: motornet_derivative(spec, params, s, action, loads),
                        lambda s, k, h: motornet_update(spec, params, s, k, h), state, dt)
 
 
 # ------------------------------------------------------------------------------- continuous ODE
-def continuous_derivative(spec, params, y: ContinuousState, action, loads: Loads) -> ContinuousState:
+def continuous_derivative(spec: EffectorSpec, params: EffectorParams, y: ContinuousState, action: torch.Tensor,
+                          loads: Loads) -> ContinuousState:
     """Right-hand side of the continuous effector ODE, dy/dt."""
     geometry = compute_geometry(spec, params, y.joint)
     muscle = spec.muscle.outputs(params.muscle, y.muscle, geometry)
@@ -238,12 +243,12 @@ def continuous_derivative(spec, params, y: ContinuousState, action, loads: Loads
     return ContinuousState(JointState(y.joint.vel, acc), d_muscle)
 
 
-def to_continuous(spec, state: EffectorState) -> ContinuousState:
+def to_continuous(spec: EffectorSpec, state: EffectorState) -> ContinuousState:
     """Continuous ODE variables held in an effector state."""
     return ContinuousState(state.joint, spec.muscle.ode_vars(state.muscle))
 
 
-def from_continuous(spec, params, y: ContinuousState) -> EffectorState:
+def from_continuous(spec: EffectorSpec, params: EffectorParams, y: ContinuousState) -> EffectorState:
     """Project ODE variables onto their admissible set and complete the effector state."""
     joint = spec.skeleton.clip(params.skeleton, y.joint)
     muscle_vars = spec.muscle.project_vars(params.muscle, y.muscle)
@@ -251,7 +256,8 @@ def from_continuous(spec, params, y: ContinuousState) -> EffectorState:
     return EffectorState(joint, spec.muscle.outputs(params.muscle, muscle_vars, geometry), geometry)
 
 
-def rk4_step(spec, params, state, action, loads, dt) -> EffectorState:
+def rk4_step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor, loads: Loads,
+             dt: float) -> EffectorState:
     """Classic RK4 on the continuous ODE."""
     f = lambda y: continuous_derivative(spec, params, y, action, loads)  # noqa: E731
     return from_continuous(spec, params, integrators.rk4(f, to_continuous(spec, state), dt))
