@@ -174,7 +174,7 @@ class GRUPolicy(NoisyRecurrentPolicy):
         nn.init.constant_(self.fc.bias, readout_bias)
 
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
-        """(*batch_shape, hidden_dim) zeros on the parameters' device and dtype."""
+        """``(*batch_shape, hidden_dim)`` zeros on the parameters' device and dtype."""
         return self.fc.weight.new_zeros((*batch_shape, self.hidden_dim))
 
     def activity(self, h: torch.Tensor) -> torch.Tensor:
@@ -219,7 +219,7 @@ class MLPPolicy(Policy):
         nn.init.constant_(self.fc.bias, readout_bias)
 
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
-        """(*batch_shape, 0): the MLP keeps no state."""
+        """``(*batch_shape, 0)``: the MLP keeps no state."""
         return self.fc.weight.new_zeros((*batch_shape, 0))
 
     def activity(self, h: torch.Tensor) -> torch.Tensor:
