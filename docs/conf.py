@@ -27,7 +27,6 @@ extensions = [
     "sphinx.ext.autosummary",  # the summary tables of the module pages
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
-    "sphinx.ext.doctest",
     "sphinx-mathjax-offline",  # serves MathJax from _static/mathjax: equations render without internet
     "api_pages",  # docs/_ext: one API page per module of the package, found by walking it
     "api_refs",  # docs/_ext: references to re-exported names and short names resolve
@@ -48,8 +47,8 @@ html_show_sourcelink = False
 html_last_updated_fmt = None
 
 # ------------------------------------------------------------------------------------------- math
-# SVG output needs no web fonts (file:// pages cannot load MathJax's fonts in every browser).
-mathjax3_config = {"tex": {"macros": {"d": r"\mathrm{d}"}}}
+# MathJax 3 comes with the site (sphinx-mathjax-offline copies it into _static/mathjax); setup() below
+# picks its SVG output, which needs no web fonts (a page opened from file:// may not load fonts).
 
 # --------------------------------------------------------------------------------------- MyST / nb
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
@@ -68,6 +67,7 @@ autodoc_default_options = {
     "member-order": "bysource",
     "show-inheritance": True,
 }
+add_module_names = False  # "HillParams(...)", not "motornet_fn.core.muscles.rigid_tendon.HillParams(...)"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
@@ -82,20 +82,13 @@ napoleon_use_rtype = False
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(.*\.)?_.*"),  # private names (bases such as RecordedModule, helpers): not documented by design
-    (r"py:.*", r"(torch|numpy|np|matplotlib|gymnasium|ray|tqdm|einops|pathlib|typing|typing_extensions"
-               r"|collections|abc|dataclasses|enum|logging|argparse|io|os|types|functools|contextlib"
-               r"|signal|threading|concurrent|json|csv|tomllib)(\..*)?"),
-    (r"py:.*", r"(Any|Callable|Sequence|Mapping|Iterable|Iterator|NamedTuple|ClassVar|Literal|Optional|Union"
-               r"|Tensor|Generator|Path|Figure|Axes|Line2D|Module|ndarray|TextIO|Namespace|ArgumentParser"
-               r"|Logger|Enum|TracebackType|ObjectRef|Parameter|Dataset|Device|DType|dtype|device)"),
-    (r"py:.*", r"(int|float|str|bool|bytes|dict|list|tuple|set|frozenset|type|object|None|NoneType|complex"
-               r"|Exception|ValueError|TypeError|RuntimeError|KeyError|OSError|UserWarning|KeyboardInterrupt"
-               r"|BaseException|FileNotFoundError|NotImplementedError|ArithmeticError|slice|property"
-               r"|classmethod|staticmethod|Ellipsis|callable)"),
+    # external types in signatures (torch.Tensor, numpy.ndarray, pathlib.Path, ...)
+    (r"py:.*", r"(torch|numpy|np|pathlib|matplotlib|contextlib|argparse|gymnasium)(\..*)?"),
 ]
 
 # -------------------------------------------------------------------------------------- linkcheck
-# CI has no internet: external links are not fetched; every link inside the site is checked.
+# Links inside the site are checked by docs/_ext/internal_links.py in every html build. Should someone run
+# `-b linkcheck` offline, it would only check local links:
 linkcheck_ignore = [r"https?://.*", r"mailto:.*"]
 linkcheck_anchors = False
 

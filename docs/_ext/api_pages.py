@@ -1,6 +1,7 @@
 """Write one API page per module of the package, found by walking it (so new modules appear by
-themselves), into ``api/generated/``: the module's docstring and members (``automodule``), a summary table of
-the classes, exceptions and functions it defines, and a toctree of its submodules.
+themselves), into ``api/generated/``: the module's docstring, a toctree of its submodules, summary tables of
+the classes, exceptions and functions it defines, then every public member it defines, in source order
+(classes with their members, functions, documented module attributes).
 
 Why not ``autosummary :recursive:``: it finds a module through its parent's attributes, so a package that
 re-exports a function under its module's name (``analysis.population`` exports ``pca`` from ``pca.py``)
@@ -14,6 +15,7 @@ import inspect
 import pkgutil
 from pathlib import Path
 
+from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
@@ -31,44 +33,53 @@ def module_names(package: str) -> list[str]:
 
 
 def defined_members(module) -> dict[str, list[str]]:
-    """Public classes, exceptions and functions defined in ``module`` (not imported into it), in source order."""
-    out = {"classes": [], "exceptions": [], "functions": []}
-    members = []
+    """Public members ``module`` defines (not those it imports), in source order, by kind: ``classes``,
+    ``exceptions``, ``functions``, and ``data`` (module attributes with a ``#:`` comment or a docstring)."""
+    analyzer = ModuleAnalyzer.for_module(module.__name__)
+    documented = {name for scope, name in analyzer.find_attr_docs() if scope == ""}
+    order = analyzer.tagorder
+    out = {"classes": [], "exceptions": [], "functions": [], "data": []}
     for name, value in vars(module).items():
-        if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+        if name.startswith("_"):
             continue
-        if inspect.isclass(value):
-            kind = "exceptions" if issubclass(value, BaseException) else "classes"
-        elif inspect.isfunction(value):
-            kind = "functions"
+        if inspect.isclass(value) or inspect.isfunction(value):
+            if getattr(value, "__module__", None) != module.__name__:
+                continue
+            kind = ("exceptions" if issubclass(value, BaseException) else "classes") if inspect.isclass(value) \
+                else "functions"
+        elif name in documented:
+            kind = "data"
         else:
             continue
-        try:
-            line = inspect.getsourcelines(value)[1]
-        except (OSError, TypeError):
-            line = 0
-        members.append((line, kind, name))
-    for _, kind, name in sorted(members):
         out[kind].append(name)
+    for items in out.values():
+        items.sort(key=lambda n: order.get(n, len(order)))
     return out
 
 
+DIRECTIVES = {"classes": "autoclass", "exceptions": "autoexception", "functions": "autofunction", "data": "autodata"}
+HEADINGS = {"classes": "Classes", "exceptions": "Exceptions", "functions": "Functions"}
+
+
 def page(name: str, children: list[str]) -> str:
-    """The reStructuredText of module ``name``'s page."""
+    """The reStructuredText of module ``name``'s page: docstring, submodules, summary tables, members."""
     module = importlib.import_module(name)
     title = name.replace("_", r"\_")
-    lines = [title, "=" * len(title), "", f".. automodule:: {name}", ""]
+    lines = [title, "=" * len(title), "", f".. automodule:: {name}", "   :no-members:", ""]
     if children:
         lines += [".. rubric:: Modules", "", ".. toctree::", "   :maxdepth: 1", ""]
         lines += [f"   {child}" for child in children] + [""]
     members = defined_members(module)
-    headings = {"classes": "Classes", "exceptions": "Exceptions", "functions": "Functions"}
-    if any(members.values()):
-        lines += [".. rubric:: Summary", ""]
-        for kind, items in members.items():
-            if items:
-                lines += [f"**{headings[kind]}**", "", ".. autosummary::", "   :nosignatures:", ""]
-                lines += [f"   {item}" for item in items] + [""]
+    for kind, heading in HEADINGS.items():
+        if members[kind]:
+            lines += [f".. rubric:: {heading}", "", ".. autosummary::", "   :nosignatures:", ""]
+            lines += [f"   {item}" for item in members[kind]] + [""]
+    everything = sorted(((kind, item) for kind, items in members.items() for item in items),
+                        key=lambda ki: ModuleAnalyzer.for_module(name).tagorder.get(ki[1], 10**9))
+    if everything:
+        lines += [".. rubric:: Reference", ""]
+    for kind, item in everything:
+        lines += [f".. {DIRECTIVES[kind]}:: {item}", ""]
     return "\n".join(lines)
 
 

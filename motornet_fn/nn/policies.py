@@ -228,6 +228,8 @@ class MLPPolicy(Policy):
 
     def forward(self, obs: torch.Tensor, h: torch.Tensor,
                 noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs (..., input_dim), h (..., 0) passed through, noise ignored -> (action (..., output_dim) in
+        (0, 1), h)."""
         x = obs
         for layer in self.layers:
             x = torch.tanh(layer(x))

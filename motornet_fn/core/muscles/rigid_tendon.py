@@ -94,7 +94,10 @@ class RigidTendonHillMuscle(MuscleModel):
 
     .. math::
 
-        l_m = \max(0, l_{MT} - l_{0,SE}), \qquad v_m = v_{MT}, \qquad
+        l_m = \max(0, l_{MT} - l_{0,SE}), \qquad v_m = v_{MT},
+
+    .. math::
+
         \tilde l = l_m / l_{0,CE}, \qquad \tilde v = v_m / v_\max, \quad v_\max = 10\, l_{0,CE},
 
     with :math:`l_{0,CE}` = ``optimal_muscle_length``. Passive (parallel elastic) force, with slack
