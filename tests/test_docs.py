@@ -87,7 +87,7 @@ def test_docs_build_refuses_missing_notebooks_when_told_not_to_execute(tmp_path,
     (tmp_path / "notebooks" / "01_demo.ipynb").write_text("{}")
     monkeypatch.setenv("MOTORNET_FN_EXECUTED_NOTEBOOKS", str(tmp_path / "nothing"))
     monkeypatch.setenv("MOTORNET_FN_DOCS_EXECUTE", "never")
-    with pytest.raises(RuntimeError, match=r"01_demo.ipynb.*python -m pytest -q tests/test_notebooks.py"):
+    with pytest.raises(staging.NotebooksNotExecuted, match=r"01_demo.ipynb.*python -m pytest -q tests/test_notebooks.py"):
         staging.stage(tmp_path, tmp_path, tmp_path / "staged")
 
 

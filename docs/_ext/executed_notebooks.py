@@ -21,6 +21,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sphinx.errors import SphinxError
+
+class NotebooksNotExecuted(SphinxError):
+    """A notebook has no current executed copy and the build may not execute it (or executing it failed).
+    The message is also printed on its own line first: Sphinx buries an extension's error in a report."""
+
+    category = "Notebooks not executed"
+
+    def __init__(self, message: str):
+        print(f"executed_notebooks: error: {message}", file=sys.stderr, flush=True)
+        super().__init__(message)
+
+
 #: the test whose runs save the executed copies
 NOTEBOOK_TEST = "tests/test_notebooks.py::test_notebook_runs_top_to_bottom"
 
@@ -54,18 +67,18 @@ def stage(root: Path, docs: Path, staged: Path) -> list[Path]:
         names = ", ".join(p.name for p in missing)
         command = f"python -m pytest -q {NOTEBOOK_TEST}"
         if os.environ.get("MOTORNET_FN_DOCS_EXECUTE", "auto") == "never":
-            raise RuntimeError(
+            raise NotebooksNotExecuted(
                 f"no current executed copy of {names} in {target} (MOTORNET_FN_DOCS_EXECUTE=never): run "
                 f"`{command}` first (it saves them there), then build the documentation again")
         print(f"executed_notebooks: no current executed copy of {names}; running `{command}` for them "
               f"(it saves them to {target})", flush=True)
         env = {**os.environ, "MOTORNET_FN_EXECUTED_NOTEBOOKS": str(target)}
         selected = [f"{NOTEBOOK_TEST}[{p.stem}]" for p in missing]
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selected],
-                       cwd=root, env=env, check=True)
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selected],
+                              cwd=root, env=env)
         still = [p.name for p in missing if not is_current(target / p.name, p)]
-        if still:
-            raise RuntimeError(f"the notebook test did not save current executed copies of {still} in {target}")
+        if done.returncode or still:
+            raise NotebooksNotExecuted(f"the notebook test did not save current executed copies of {still} in {target}")
     staged = Path(staged)
     if staged.exists():
         shutil.rmtree(staged)
