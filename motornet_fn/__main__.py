@@ -3,4 +3,5 @@ import sys
 
 from motornet_fn.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (documentation tools do) must not run the CLI
+    sys.exit(main())

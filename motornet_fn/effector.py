@@ -233,7 +233,7 @@ class Effector(RecordedModule):
 
     @property
     def minidt(self) -> float:
-        """Integration sub-step (s): ``dt / n_ministeps`` (the timestep is held once, in :attr:`dt`)."""
+        """Integration sub-step (s): ``dt / n_ministeps`` (the timestep is held once, in ``dt``)."""
         return self.dt / self.n_ministeps
 
     @property
@@ -281,7 +281,7 @@ class Effector(RecordedModule):
         self.set_layout_states(None, joint, cartesian, muscle, geometry)
 
     def set_layout_states(self, core_state: EffectorState | None, joint, cartesian, muscle, geometry) -> None:
-        """Set :attr:`states` from MotorNet-layout tensors (computed with the core state ``core_state``, if
+        """Set ``states`` from MotorNet-layout tensors (computed with the core state ``core_state``, if
         known: the next core step then starts from it without converting the layouts)."""
         states = self.states
         states["joint"], states["cartesian"], states["muscle"], states["geometry"] = joint, cartesian, muscle, geometry
@@ -289,7 +289,7 @@ class Effector(RecordedModule):
         self.__dict__[_LAST_CORE] = None if core_state is None else (core_state, _tensor_keys(states))
 
     def integrate(self, action: torch.Tensor, endpoint_load: torch.Tensor, joint_load: torch.Tensor) -> None:
-        """One integration step of ``minidt`` with the configured method; updates :attr:`states`.
+        """One integration step of ``minidt`` with the configured method; updates ``states``.
 
         Args:
             action: (batch, n_muscles) clipped excitation.
@@ -390,7 +390,7 @@ class Effector(RecordedModule):
         return None if core is None else core[1]
 
     def core_state(self) -> EffectorState:
-        """The current :attr:`states` as a core :class:`~motornet_fn.core.types.EffectorState`, so that
+        """The current ``states`` as a core :class:`~motornet_fn.core.types.EffectorState`, so that
         ``core.step(effector.spec, effector.params(), effector.core_state(), action)`` is one step."""
         spec = self.spec
         if spec is None:
@@ -459,7 +459,7 @@ class Effector(RecordedModule):
         return geometry_to_tensor(geometry(skeleton, skeleton_params, geometry_params, joint_from_tensor(joint_state)))
 
     def _set_core_state(self, state: EffectorState) -> None:
-        """Set :attr:`states` from a core state, remembered so that the next step skips converting back."""
+        """Set ``states`` from a core state, remembered so that the next step skips converting back."""
         self._set_state(_from_core(state))
         self.__dict__[_LAST_CORE] = (state, _tensor_keys(self.states))
 

@@ -92,12 +92,15 @@ class ObsBuffer(dict):
         env.__dict__["_buffer"] = buffer._replace(**{_LINES[key]: line})
 
     def keys(self):
+        """The three buffer names."""
         return list(_LINES)
 
     def values(self):
+        """The three buffers, each a list of frames."""
         return [self[k] for k in _LINES]
 
     def items(self):
+        """(name, buffer) pairs."""
         return [(k, self[k]) for k in _LINES]
 
     def __iter__(self):
@@ -286,7 +289,7 @@ class Environment(gym.Env, RecordedModule):
     # ================================================================== usually overridden by tasks
     def get_proprioception(self) -> torch.Tensor:
         """(batch, 2 * n_muscles) undelayed proprioception, [muscle length / l0_ce, muscle velocity /
-        vmax], plus noise of std :attr:`proprioception_noise`."""
+        vmax], plus noise of std ``proprioception_noise``."""
         muscle = self.states["muscle"]  # rows 1 and 2: fibre length and velocity
         prop = sensory.scaled_proprioception(muscle[:, 1, :], muscle[:, 2, :], self.muscle.l0_ce.reshape(1, -1),
                                              self.muscle.vmax.reshape(1, -1))
@@ -294,7 +297,7 @@ class Environment(gym.Env, RecordedModule):
 
     def get_vision(self) -> torch.Tensor:
         """(batch, space_dim) undelayed vision (the fingertip position) plus noise of std
-        :attr:`vision_noise`."""
+        ``vision_noise``."""
         return self.apply_noise(self.states["fingertip"], self.vision_noise)
 
     def get_obs(self, action: torch.Tensor | None = None, deterministic: bool = False) -> torch.Tensor | np.ndarray:
@@ -342,7 +345,7 @@ class Environment(gym.Env, RecordedModule):
         return obs, reward, terminated, truncated, self._info(action, noisy_action)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start a batch of episodes: effector states from ``options`` (or :attr:`q_init`, or the task's
+        """Start a batch of episodes: effector states from ``options`` (or ``q_init``, or the task's
         start), the task's goal, delay buffers filled with the current frames.
 
         Draws from :attr:`np_random`, in order: the start joint states (if not given), the task's draws
@@ -705,7 +708,8 @@ class RandomTargetReach(Environment):
     Draws, at each reset: the start joint states (if not given), then (batch, dof) target joint states.
 
     Args:
-        *args, **kwargs: passed to :class:`Environment`.
+        *args: passed to :class:`Environment`.
+        **kwargs: passed to :class:`Environment`.
     """
 
     task_name = "random_reach"

@@ -30,7 +30,8 @@ class ForceFieldEnvironment(Environment):
         curl_gain: default curl-field gain (N s/m); per-trial gains via ``reset(options={"curl_gain": ...})``.
         channel_stiffness, channel_damping: default force-channel gains (N/m, N s/m); 0 = no channel. The
             channel runs from each trial's start position towards its target.
-        *args, **kwargs: passed to :class:`Environment`.
+        *args: passed to :class:`Environment`.
+        **kwargs: passed to :class:`Environment`.
     """
 
     def __init__(self, *args, curl_gain: float = 0.0, channel_stiffness: float = 0.0, channel_damping: float = 0.0,
@@ -53,7 +54,8 @@ class CentreOutReach(ForceFieldEnvironment):
         start_posture: (dof,) start joint angles (default: 45 and 90 deg for arms, the origin for point masses).
         n_targets: number of targets; target i is at angle 2 pi i / n_targets (0 = to the right).
         radius: target distance (m).
-        *args, **kwargs: passed to :class:`ForceFieldEnvironment`.
+        *args: passed to :class:`ForceFieldEnvironment`.
+        **kwargs: passed to :class:`ForceFieldEnvironment`.
 
     ``reset(options=...)`` also takes ``target_index`` (batch,) (default: 0, 1, ..., n_targets - 1, 0, ...)
     or ``random_targets=True`` (drawn from ``np_random``).
@@ -131,7 +133,8 @@ class DelayedReach(ForceFieldEnvironment):
 
     Args:
         target_on, go_delay_range, catch_prob: see above.
-        *args, **kwargs: passed to :class:`ForceFieldEnvironment`.
+        *args: passed to :class:`ForceFieldEnvironment`.
+        **kwargs: passed to :class:`ForceFieldEnvironment`.
     """
 
     task_name = "delayed_reach"

@@ -1,12 +1,20 @@
 """The tutorial notebooks: committed clean, and executed top to bottom (each ends by asserting what it shows).
 
 Each notebook runs in a fresh ``python3`` kernel whose working directory is a temporary directory, so
-nothing is written into the repository. The kernel gets ``OMP_NUM_THREADS=1``: the notebooks' tensors
+nothing is written next to the notebooks. The kernel gets ``OMP_NUM_THREADS=1``: the notebooks' tensors
 are tiny, and on a shared 2-core machine extra intra-op threads made training 15x slower.
+
+Each executed notebook is saved, with its outputs, to ``$MOTORNET_FN_EXECUTED_NOTEBOOKS`` (default: the
+git-ignored ``docs/_executed/``), stamped with the sha256 of the notebook it ran
+(``metadata.motornet_fn.source_sha256``): the documentation build renders these copies instead of running
+the notebooks a second time (``docs/conf.py``).
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import hashlib
+import os
 
 import pytest
 
@@ -15,6 +23,7 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+EXECUTED_DIR_DEFAULT = Path(__file__).resolve().parents[1] / "docs" / "_executed"
 TIMEOUT = 300  # seconds per cell; the slowest notebook (09) takes about a minute on 2 cores
 
 
@@ -44,3 +53,20 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
               if out.output_type == "error"]
     assert not errors
     assert sorted(p.name for p in NOTEBOOK_DIR.iterdir()) == before  # nothing written next to the notebooks
+    save_executed(nb, path)
+
+
+def executed_dir() -> Path:
+    """Where executed notebooks are saved for the documentation build (docs/conf.py reads the same)."""
+    return Path(os.environ.get("MOTORNET_FN_EXECUTED_NOTEBOOKS") or EXECUTED_DIR_DEFAULT)
+
+
+def save_executed(nb, source: Path) -> Path:
+    """Write the executed notebook ``nb`` of ``source``, stamped with the source's sha256, atomically."""
+    nb.metadata["motornet_fn"] = {"source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    out = executed_dir() / source.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, out)
+    return out

@@ -232,7 +232,7 @@ def plot_pca_trajectories(result: PCAResult, out: Out, labels: Any = None, compo
 
 
 def plot_eigenvalues(eigenvalues: Any, out: Out, title: str = "Jacobian eigenvalues at fixed points") -> Path | Axes:
-    """Eigenvalues of the recurrent Jacobian in the complex plane, with the unit circle |lambda| = 1.
+    """Eigenvalues of the recurrent Jacobian in the complex plane, with the unit circle ``|lambda| = 1``.
 
     Args:
         eigenvalues: (K, H) or (H,) complex eigenvalues of a discrete map, or :class:`FixedPoints`

@@ -1,22 +1,48 @@
-"""Effector = skeleton + muscles + geometry, stepped through time.
+r"""Effector = skeleton + muscles + geometry, stepped through time.
 
 One step reads as: geometry -> muscle derivative -> skeleton derivative -> integrate.
 
-Generalized forces (MotorNet's convention):
+Generalized forces (MotorNet's convention: the moment arm :math:`r_{im} = \partial l_m / \partial q_i` is the
+derivative of musculotendon length, so a pulling muscle produces :math:`-F_m r_{im}`):
 
-    tau = -sum_m force_m * moment_arm_m + joint_load - damping * joint_velocity,
+.. math::
 
-and the endpoint load enters the skeleton through J(q)^T.
+    \tau_i = -\sum_m F_m\, r_{im} + \tau_{\mathrm{load}, i} - d\, \dot q_i ,
 
-Integrators (``EffectorSpec.integrator``):
+with the joint load :math:`\tau_\mathrm{load}` and the damping :math:`d`; the endpoint load enters the
+skeleton through :math:`J(q)^\top`.
 
-* ``"euler"``: MotorNet's scheme. Muscle state at t+1 from the geometry at t; skeleton explicit
-  Euler (position with the old velocity); joint limits; geometry at the new joint state.
-* ``"rk4_motornet"``: MotorNet's "rk4", kept only to reproduce its numbers. Its stages are chained
-  (k3 is evaluated at y + h/2 k1 + h/2 k2, k4 after a further h k3), every stage clips, and its final
-  position update uses only the old velocity, so it is first order.
-* ``"rk4"``: classic Runge-Kutta on the continuous ODE in (joint position, joint velocity, muscle
-  ODE variables), with muscle outputs evaluated at the current geometry; joint limits and activation
+Integrators (``EffectorSpec.integrator``), for a time step :math:`h` = ``dt / n_ministeps`` with the
+excitation :math:`u` held constant:
+
+* ``"euler"``: MotorNet's scheme (:func:`euler_step`). The muscle state at :math:`t + h` comes from the
+  geometry at :math:`t`; the skeleton takes an explicit Euler step with the old velocity, then the joint
+  limits apply (:func:`~motornet_fn.core.skeletons.base.clip_joint`), then the geometry is computed at the
+  new joint state:
+
+  .. math::
+
+      a_{t+h} = \mathrm{clip}(a_t + h\, \dot a(u, a_t)), \quad
+      q_{t+h} = q_t + h\, \dot q_t, \quad
+      \dot q_{t+h} = \dot q_t + h\, \ddot q(q_t, \dot q_t, F_t).
+
+* ``"rk4_motornet"``: MotorNet's "rk4" (:func:`rk4_motornet_step`), kept only to reproduce its numbers.
+  With :math:`U(s, k, h)` the Euler update above from state :math:`s` with derivative :math:`k` (clipping
+  included) and :math:`D(s)` the derivative at :math:`s`, its stages are chained:
+
+  .. math::
+
+      k_1 = D(s), \ s_1 = U(s, k_1, \tfrac{h}{2}), \ k_2 = D(s_1), \ s_2 = U(s_1, k_2, \tfrac{h}{2}),
+      \ k_3 = D(s_2), \ s_3 = U(s_2, k_3, h), \ k_4 = D(s_3),
+
+  .. math::
+
+      s_{t+h} = U\!\left(s, \tfrac16 (k_1 + 2 k_2 + 2 k_3 + k_4), h\right),
+
+  and since :math:`U` updates positions with the old velocity, the scheme is first order.
+* ``"rk4"``: the classic Runge-Kutta method (:func:`motornet_fn.core.integrators.rk4`, :func:`rk4_step`)
+  on the continuous ODE in (joint position, joint velocity, muscle ODE variables), with the muscle
+  outputs evaluated at the current geometry (:func:`continuous_derivative`); joint limits and activation
   clipping are applied once, after the step. Fourth order on smooth trajectories.
 """
 from __future__ import annotations
@@ -29,7 +55,7 @@ import torch
 
 from motornet_fn.core import checks, integrators
 from motornet_fn.core.tree import tree_map
-from motornet_fn.core.types import EffectorState, Geometry, JointState, Loads
+from motornet_fn.core.types import CartesianState, EffectorState, Geometry, JointState, Loads
 
 
 class EffectorParams(NamedTuple):
@@ -158,13 +184,14 @@ def initial_state(spec: EffectorSpec, params: EffectorParams, joint: JointState)
     return EffectorState(joint, spec.muscle.initial_state(params.muscle, geometry, dt), geometry)
 
 
-def cartesian(spec: EffectorSpec, params: EffectorParams, joint: JointState):
+def cartesian(spec: EffectorSpec, params: EffectorParams, joint: JointState) -> CartesianState:
     """Endpoint position and velocity."""
     return spec.skeleton.forward_kinematics(params.skeleton, joint)
 
 
 # ------------------------------------------------------------------------ MotorNet's discrete scheme
-def motornet_derivative(spec, params, state: EffectorState, action, loads: Loads) -> EffectorDerivative:
+def motornet_derivative(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor,
+                        loads: Loads) -> EffectorDerivative:
     """MotorNet's ``Effector.ode``: muscle derivative and joint accelerations from the stored state."""
     force = state.muscle.force
     tau = generalized_force(params, force, state.geometry, state.joint, loads.joint)
@@ -172,14 +199,16 @@ def motornet_derivative(spec, params, state: EffectorState, action, loads: Loads
     return EffectorDerivative(spec.muscle.derivative(params.muscle, state.muscle, action), acc)
 
 
-def motornet_update(spec, params, state: EffectorState, derivative: EffectorDerivative, dt: float) -> EffectorState:
+def motornet_update(spec: EffectorSpec, params: EffectorParams, state: EffectorState, derivative: EffectorDerivative,
+                    dt: float) -> EffectorState:
     """MotorNet's ``integration_step``: muscle at the old geometry, skeleton Euler, new geometry."""
     muscle = spec.muscle.integrate(params.muscle, state.muscle, derivative.muscle, state.geometry, dt)
     joint = spec.skeleton.euler_update(params.skeleton, state.joint, derivative.acceleration, dt)
     return EffectorState(joint, muscle, compute_geometry(spec, params, joint))
 
 
-def euler_step(spec, params, state, action, loads, dt) -> EffectorState:
+def euler_step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor, loads: Loads,
+               dt: float) -> EffectorState:
     """MotorNet's Euler step."""
     return motornet_update(spec, params, state, motornet_derivative(spec, params, state, action, loads), dt)
 
@@ -204,14 +233,16 @@ def chained_rk4(derivative: Callable[[Any], Any], update: Callable[[Any, Any, fl
     return update(state, k, dt)
 
 
-def rk4_motornet_step(spec, params, state, action, loads, dt) -> EffectorState:
+def rk4_motornet_step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor, loads: Loads,
+                      dt: float) -> EffectorState:
     """MotorNet's chained, first-order "rk4" step (parity only)."""
     return chained_rk4(lambda s: motornet_derivative(spec, params, s, action, loads),
                        lambda s, k, h: motornet_update(spec, params, s, k, h), state, dt)
 
 
 # ------------------------------------------------------------------------------- continuous ODE
-def continuous_derivative(spec, params, y: ContinuousState, action, loads: Loads) -> ContinuousState:
+def continuous_derivative(spec: EffectorSpec, params: EffectorParams, y: ContinuousState, action: torch.Tensor,
+                          loads: Loads) -> ContinuousState:
     """Right-hand side of the continuous effector ODE, dy/dt."""
     geometry = compute_geometry(spec, params, y.joint)
     muscle = spec.muscle.outputs(params.muscle, y.muscle, geometry)
@@ -221,12 +252,12 @@ def continuous_derivative(spec, params, y: ContinuousState, action, loads: Loads
     return ContinuousState(JointState(y.joint.vel, acc), d_muscle)
 
 
-def to_continuous(spec, state: EffectorState) -> ContinuousState:
+def to_continuous(spec: EffectorSpec, state: EffectorState) -> ContinuousState:
     """Continuous ODE variables held in an effector state."""
     return ContinuousState(state.joint, spec.muscle.ode_vars(state.muscle))
 
 
-def from_continuous(spec, params, y: ContinuousState) -> EffectorState:
+def from_continuous(spec: EffectorSpec, params: EffectorParams, y: ContinuousState) -> EffectorState:
     """Project ODE variables onto their admissible set and complete the effector state."""
     joint = spec.skeleton.clip(params.skeleton, y.joint)
     muscle_vars = spec.muscle.project_vars(params.muscle, y.muscle)
@@ -234,7 +265,8 @@ def from_continuous(spec, params, y: ContinuousState) -> EffectorState:
     return EffectorState(joint, spec.muscle.outputs(params.muscle, muscle_vars, geometry), geometry)
 
 
-def rk4_step(spec, params, state, action, loads, dt) -> EffectorState:
+def rk4_step(spec: EffectorSpec, params: EffectorParams, state: EffectorState, action: torch.Tensor, loads: Loads,
+             dt: float) -> EffectorState:
     """Classic RK4 on the continuous ODE."""
     f = lambda y: continuous_derivative(spec, params, y, action, loads)  # noqa: E731
     return from_continuous(spec, params, integrators.rk4(f, to_continuous(spec, state), dt))

@@ -49,7 +49,7 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         xs: a pytree whose leaves have a leading time dim of ``n_steps`` (None leaves are absent inputs).
         scan: run as a ``scan`` (for ``torch.compile``) instead of a Python loop.
         batch_shape: the leading batch dims shared by every carry and record leaf (``scan`` only: the
-            carry and records are packed into one (*batch, n) tensor each).
+            carry and records are packed into one ``(*batch, n)`` tensor each).
         record_example: a record with the structure and shapes of ``body``'s (``scan`` only).
         truncate_every: detach the carry every this many steps (eager only: truncated backpropagation
             through time).

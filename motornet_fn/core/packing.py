@@ -38,12 +38,12 @@ class FlatLayout(NamedTuple):
         return cls(treespec, trailing, tuple(math.prod(t) for t in trailing))
 
     def pack(self, tree: Any, batch_shape: tuple) -> torch.Tensor:
-        """(*batch, n): the leaves concatenated on the last dim (always a copy)."""
+        """``(*batch, n)``: the leaves concatenated on the last dim (always a copy)."""
         leaves = tree_leaves(tree)
         return torch.cat([leaf.expand(*batch_shape, *t).reshape(*batch_shape, s)
                           for leaf, t, s in zip(leaves, self.trailing, self.sizes)], dim=-1)
 
     def unpack(self, flat: torch.Tensor, batch_shape: tuple) -> Any:
-        """Inverse of :meth:`pack` for ``flat`` (*batch, n) (views where possible)."""
+        """Inverse of :meth:`pack` for ``flat`` ``(*batch, n)`` (views where possible)."""
         parts = torch.split(flat, self.sizes, dim=-1)
         return tree_unflatten([p.reshape(*batch_shape, *t) for p, t in zip(parts, self.trailing)], self.treespec)

@@ -42,7 +42,7 @@ class Variants(NamedTuple):
 
     Attributes:
         params: EffectorParams whose every leaf has a leading (n_variants,) dim.
-        values: {path: (n_variants, *leaf_shape)} the value each variant gives to each overridden leaf.
+        values: ``{path: (n_variants, *leaf_shape)}`` the value each variant gives to each overridden leaf.
         shape: grid shape (n_1, ..., n_k) of :func:`grid` (row-major, last axis fastest); (n_variants,)
             for :func:`variants`. Reshape results with ``out.reshape(*shape, *out.shape[1:])``.
     """
@@ -115,8 +115,9 @@ def vary(params: EffectorParams, overrides: Mapping[str, Any]) -> EffectorParams
         overrides: {path: value or callable(base leaf) -> value}.
 
     Raises:
-        KeyError: unknown path. ValueError/TypeError: a value of the wrong shape, non-finite or out
-        of range (e.g. a non-positive mass).
+        KeyError: unknown path.
+        ValueError: a value of the wrong shape, non-finite or out of range (e.g. a non-positive mass).
+        TypeError: a value that is not numeric.
     """
     for path, value in overrides.items():
         params = _set_param(params, path.split("."), _resolve(path, get_param(params, path), value))
@@ -164,7 +165,7 @@ def sweep(fn: Callable, params: EffectorParams, *args: Any, per_variant: Sequenc
     """``fn(variant_params, *args)`` for every variant, in one ``torch.func.vmap`` call.
 
     Args:
-        fn: a pure function of (params, *args) returning a pytree of tensors.
+        fn: a pure function of ``(params, *args)`` returning a pytree of tensors.
         params: stacked parameters (leading (n_variants,) dim on every leaf).
         args: shared inputs (same for all variants) unless flagged in ``per_variant``.
         per_variant: one bool per arg: whether that arg carries a leading (n_variants,) dim.

@@ -32,7 +32,7 @@ import torch
 
 # ------------------------------------------------------------------------------------ plain functions
 def l1_position(position: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-    """MotorNet tutorial's loss: mean over batch and time of sum_xy |position - goal| (m)."""
+    """MotorNet tutorial's loss: mean over batch and time of ``sum_xy |position - goal|`` (m)."""
     return torch.mean(torch.sum(torch.abs(position - goal), dim=-1))
 
 
@@ -189,6 +189,7 @@ def _hidden_derivative(tr, o):
     return sum_squares(time_derivative(tr["hidden"], o["dt"]))
 
 
+#: the named loss terms, name -> :class:`LossTerm` (reads, unit, formula); a loss spec weights some of them
 LOSS_TERMS: dict[str, LossTerm] = {
     "position": _position, "position_l2": _position_l2, "position_clipped": _position_clipped,
     "final_velocity": _final_velocity, "speed": _speed, "jerk": _jerk,

@@ -73,9 +73,12 @@ class ModularGRUPolicy(Policy):
     :class:`motornet_fn.policy.ModularPolicyGRU` for the stateful object-layer class), plus:
 
     Args:
-        input_size: observation width. module_size: units per module. output_size: muscles.
-        vision_mask, proprio_mask, task_mask, connectivity_mask, output_mask, vision_dim, proprio_dim,
-            task_dim: connection probabilities and input columns (:func:`~motornet_fn.nn.connectivity.sample_connectivity`).
+        input_size: observation width.
+        module_size: units per module.
+        output_size: muscles.
+        vision_mask, proprio_mask, task_mask, connectivity_mask, output_mask: connection probabilities
+            (:func:`~motornet_fn.nn.connectivity.sample_connectivity`).
+        vision_dim, proprio_dim, task_dim: the input columns of vision, proprioception and the task.
         connectivity_delay: (n_modules, n_modules) steps from module j to module i (None: no delays).
         spectral_scaling: if set, the recurrent candidate weights are rescaled to this spectral radius at init.
         proportion_excitatory: (n_modules,) fraction of excitatory units, or None (no Dale's law).
@@ -253,7 +256,7 @@ class ModularGRUPolicy(Policy):
         return ACTIVATIONS[self.activation_name](x)
 
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
-        """(*batch_shape, state_dim): act(h0) in every slot of the delay line, step 0."""
+        """``(*batch_shape, state_dim)``: act(h0) in every slot of the delay line, step 0."""
         h0 = self.act(self.h0[0])
         state = torch.cat([h0.repeat(self.layout.n_past + 1), h0.new_zeros(1)])
         return state.expand(*batch_shape, state.shape[-1]).contiguous()

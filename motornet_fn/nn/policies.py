@@ -177,7 +177,7 @@ class GRUPolicy(NoisyRecurrentPolicy):
         nn.init.constant_(self.fc.bias, readout_bias)
 
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
-        """(*batch_shape, hidden_dim) zeros on the parameters' device and dtype."""
+        """``(*batch_shape, hidden_dim)`` zeros on the parameters' device and dtype."""
         return self.fc.weight.new_zeros((*batch_shape, self.hidden_dim))
 
     def activity(self, h: torch.Tensor) -> torch.Tensor:
@@ -226,7 +226,7 @@ class MLPPolicy(Policy):
         nn.init.constant_(self.fc.bias, readout_bias)
 
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
-        """(*batch_shape, 0): the MLP keeps no state."""
+        """``(*batch_shape, 0)``: the MLP keeps no state."""
         return self.fc.weight.new_zeros((*batch_shape, 0))
 
     def activity(self, h: torch.Tensor) -> torch.Tensor:
@@ -235,6 +235,8 @@ class MLPPolicy(Policy):
 
     def forward(self, obs: torch.Tensor, h: torch.Tensor,
                 noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs (..., input_dim), h (..., 0) passed through, noise ignored -> (action (..., output_dim) in
+        (0, 1), h)."""
         x = obs
         for layer in self.layers:
             x = torch.tanh(layer(x))

@@ -81,7 +81,7 @@ class RateRNNPolicy(NoisyRecurrentPolicy):
         return NONLINEARITIES[self.nonlinearity](x)
 
     def initial_hidden(self, batch_shape: tuple = ()) -> torch.Tensor:
-        """(*batch_shape, hidden_dim): the learnable x0."""
+        """``(*batch_shape, hidden_dim)``: the learnable x0."""
         return self.x0.expand(*batch_shape, self.hidden_dim).contiguous()
 
     def activity(self, h: torch.Tensor) -> torch.Tensor:

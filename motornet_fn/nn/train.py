@@ -241,7 +241,7 @@ class Trainer:
     Attributes:
         env_spec, env_params: the environment (static spec, parameter pytree) the policies train in.
         spec, params: its effector's spec and parameters.
-        models: one policy module per member (member k's weights live in :attr:`weights` for ensembles).
+        models: one policy module per member (member k's weights live in ``weights`` for ensembles).
         generators: one torch generator per member: all of its data and noise come from it.
     """
 
@@ -363,7 +363,7 @@ class Trainer:
 
     # -------------------------------------------------------------------------------- objective
     def objective(self, trace: Trace) -> tuple[torch.Tensor, dict]:
-        """(loss, {term: unweighted value}) of one member's episode (:attr:`loss`, a CompositeLoss)."""
+        """(loss, {term: unweighted value}) of one member's episode (``loss``, a CompositeLoss)."""
         return self.loss(trace)
 
     def trace_fields(self) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ the dynamics is approximately linear and slow. Every starting state is optimised
 summed q is separable across states): Adam first, then Levenberg-Marquardt steps on the residual
 ``F(h) - h`` that converge quadratically onto true fixed points and are only accepted where they
 lower q. The Jacobian ``dF/dh`` at each point (``torch.func.vmap`` of ``jacrev``) and its
-eigenvalues describe the local linear dynamics: |lambda| < 1 decays, |lambda| > 1 grows.
+eigenvalues describe the local linear dynamics: ``|lambda| < 1`` decays, ``|lambda| > 1`` grows.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class FixedPoints(NamedTuple):
 
     Attributes:
         points: (K, H) final states.
-        speed: (K,) q = 0.5 |F(h, u) - h|^2 at each point (activity units squared per step).
+        speed: (K,) ``q = 0.5 |F(h, u) - h|^2`` at each point (activity units squared per step).
         jacobians: (K, H, H) dF/dh at each point.
         eigenvalues: (K, H) complex eigenvalues of each Jacobian, by decreasing magnitude.
         is_fixed: (K,) bool, q < tol.

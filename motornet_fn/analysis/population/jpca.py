@@ -32,7 +32,7 @@ class JPCAResult(NamedTuple):
         planes: (P, 2, N) orthonormal jPC vectors in unit space, fastest rotation first: ``planes[p, 0]``
             is jPC(2p+1), ``planes[p, 1]`` jPC(2p+2). Within each plane the states rotate
             counter-clockwise (jPC1 towards jPC2), and jPC1 points along the largest spread of the
-            states at the first sample (its largest-|loading| entry is positive).
+            states at the first sample (its largest-magnitude entry is positive).
         frequencies: (P,) rotation frequency of each plane, omega / (2 pi): cycles per unit of ``dt``
             (Hz when dt is in s).
         projection: (C, T, P, 2) the cross-condition-centred activity projected on each plane.
@@ -60,7 +60,7 @@ def skew_basis(k: int, dtype=torch.float64) -> torch.Tensor:
 
 
 def fit_skew(x: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
-    """Least-squares skew-symmetric M (k, k) minimising |dx - x M|_F for x, dx (n, k).
+    """Least-squares skew-symmetric M (k, k) minimising ``|dx - x M|_F`` for x, dx (n, k).
 
     ``x M`` is linear in M's k(k-1)/2 free entries m: vec(x M) = D m with D's column for basis matrix B
     equal to vec(x B), so m is one ordinary least-squares solve.

@@ -65,7 +65,7 @@ def condition_average(activity: torch.Tensor, labels: Any) -> tuple[torch.Tensor
 
 
 def largest_loading_sign(rows: torch.Tensor) -> torch.Tensor:
-    """(k, 1) signs that make each of the (k, N) rows' largest-|loading| entry positive."""
+    """(k, 1) signs that make each of the (k, N) rows' largest-magnitude entry positive."""
     largest = torch.gather(rows, 1, rows.abs().argmax(dim=1, keepdim=True))
     return torch.where(largest < 0, -1.0, 1.0).to(rows.dtype)
 

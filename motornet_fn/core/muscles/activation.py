@@ -1,12 +1,24 @@
-"""First-order activation dynamics shared by every muscle model.
+r"""First-order activation dynamics shared by every muscle model.
 
-Thelen (2003), eqs. 1-2 (also MuJoCo's muscle actuator):
+Thelen (2003), eqs. 1-2, the activation dynamics of MuJoCo's muscle actuator too: with the excitation
+:math:`u` and the activation :math:`a` both clipped to :math:`[a_\min, 1]` first,
 
-    da/dt = (u - a) / tau(u, a),
-    tau = tau_act * (0.5 + 1.5 a)      if u > a,
-    tau = tau_deact / (0.5 + 1.5 a)    otherwise,
+.. math::
 
-with u and a clipped to [min_activation, 1] first.
+    \dot a = \frac{u - a}{\tau(u, a)}, \qquad
+    \tau(u, a) = \begin{cases}
+        \tau_\mathrm{act} \, (0.5 + 1.5 a) & u > a, \\
+        \tau_\mathrm{deact} / (0.5 + 1.5 a) & \text{otherwise,}
+    \end{cases}
+
+with :math:`a_\min` = ``min_activation``, :math:`\tau_\mathrm{act}` = ``tau_activation`` and
+:math:`\tau_\mathrm{deact}` = ``tau_deactivation`` (s).
+
+References:
+    Thelen DG (2003). Adjustment of muscle mechanics model parameters to simulate dynamic contractions
+    in older adults. J Biomech Eng 125(1):70-77. doi:10.1115/1.1531112
+
+    MuJoCo documentation, "Muscle actuators" (https://mujoco.readthedocs.io/en/stable/modeling.html).
 """
 from __future__ import annotations
 
@@ -25,7 +37,14 @@ def activation_derivative(
     tau_activation: torch.Tensor,
     tau_deactivation: torch.Tensor,
 ) -> torch.Tensor:
-    """da/dt (1/s). action, activation: (..., n_muscles); time constants (n_muscles,) in s."""
+    r""":math:`\dot a` (1/s) of the module's equation.
+
+    Args:
+        action: (..., n_muscles) excitation :math:`u`.
+        activation: (..., n_muscles) activation :math:`a`.
+        min_activation: (n_muscles,) :math:`a_\min`.
+        tau_activation, tau_deactivation: (n_muscles,) time constants (s).
+    """
     u = clip_activation(action, min_activation)
     a = clip_activation(activation, min_activation)
     scale = 0.5 + 1.5 * a

@@ -1,11 +1,8 @@
 """Compliant-tendon Hill muscle of Kistemaker, Wong & Gribble (2010), as in MotorNet's
-``CompliantTendonHillMuscle``.
+``CompliantTendonHillMuscle``; see :class:`CompliantTendonHillMuscle` for the equations.
 
-The muscle length l_m is a state. Tendon force F_SE = min(1, k_se * ((l_mt - l_m - l0_se) / l0_se)^2)
-(k_se = 1/0.04^2) balances the contractile element: the active force F_SE - F_PE is inverted through
-the Hill force-velocity relation to give the normalized contraction velocity v_n, and
-d l_m / dt = v_n * l0_ce (the rate MotorNet integrates; the reported ``muscle_velocity`` is
-v_n * vmax with vmax = 10 l0_ce, as MotorNet reports it).
+Kistemaker DA, Wong JD, Gribble PL (2010). The central nervous system does not minimize energy cost
+in arm movements. J Neurophysiol 104(6):2985-94. doi:10.1152/jn.00483.2010
 """
 from __future__ import annotations
 
@@ -55,11 +52,14 @@ class CompliantVars(NamedTuple):
     muscle_length: torch.Tensor
 
 
-def normalized_velocity(len_n, activation, active_force):
-    """Contraction velocity (normalized) at which the contractile element produces ``active_force``.
+def normalized_velocity(len_n: torch.Tensor, activation: torch.Tensor, active_force: torch.Tensor) -> torch.Tensor:
+    """Contraction velocity :math:`\\tilde v` (normalized) at which the contractile element produces
+    ``active_force`` :math:`F_A` at normalized length ``len_n`` and activation ``activation`` (each
+    (..., n_muscles)).
 
     Inverts the Kistemaker et al. (2010) force-velocity relation: the concentric Hill hyperbola when
-    active_force < a * F_CE, otherwise the eccentric branch (root of a quadratic).
+    :math:`F_A < a F_L`, otherwise the eccentric branch (the root of a quadratic); see
+    :class:`CompliantTendonHillMuscle`.
     """
     flce = active_force_length(len_n)
     a_rel = torch.where(len_n < 1.0, 0.41 * flce, 0.41)
@@ -81,6 +81,75 @@ def normalized_velocity(len_n, activation, active_force):
 
 @dataclass(frozen=True)
 class CompliantTendonHillMuscle(MuscleModel):
+    r"""Hill-type muscle with a compliant tendon, after Kistemaker, Wong & Gribble (2010), as in
+    MotorNet's ``CompliantTendonHillMuscle``.
+
+    The muscle (fibre) length :math:`l_m` is a state variable; the tendon takes the rest of the
+    musculotendon length :math:`l_{MT}`. Tendon (series elastic) and parallel elastic forces, normalized
+    by the maximal isometric force, with :math:`l_{0,SE}` = ``tendon_length`` (slack length),
+    :math:`l_{0,CE}` = ``optimal_muscle_length`` and :math:`l_{0,PE} = s\, l_{0,CE}`:
+
+    .. math::
+
+        F_{SE} = \min\!\left(1,\ k_{SE} \left(\max\!\left(0, \frac{l_{MT} - l_m - l_{0,SE}}{l_{0,SE}}\right)\right)^2\right),
+        \quad k_{SE} = \frac{1}{0.04^2}, \qquad
+        F_{PE} = k_{PE} \left(\max\!\left(0, \frac{l_m - l_{0,PE}}{l_{0,CE}}\right)\right)^2,
+        \quad k_{PE} = \frac{1}{(1.66 - s)^2}
+
+    (the tendon reaches the maximal isometric force at 4 % strain). In equilibrium the contractile
+    element carries the difference,
+
+    .. math::
+
+        F_A = \max(0,\ F_{SE} - F_{PE}),
+
+    and the normalized contraction velocity :math:`\tilde v` is found by inverting the force-velocity
+    relation of :class:`~motornet_fn.core.muscles.rigid_tendon.RigidTendonHillMuscle` at
+    :math:`\tilde l = l_m / l_{0,CE}` (same :math:`F_L`, :math:`b_\mathrm{rel}`, :math:`d_0`, :math:`p_1`,
+    :math:`p_2`, :math:`p_3`, :math:`s_{as}`; here :math:`a_\mathrm{rel} = 0.41 F_L` when :math:`\tilde l < 1`,
+    else 0.41, as in MotorNet):
+
+    .. math::
+
+        \tilde v = \begin{cases}
+            \dfrac{b_\mathrm{rel} (F_A - a F_L)}{F_A + a\, a_\mathrm{rel}} & F_A < a F_L \ \text{(shortening)} \\[2ex]
+            \dfrac{F_A - p_1 s_{as} + p_3 + \sqrt{(F_A + p_1 s_{as} + p_3)^2 - 4 s_{as} p_2}}{2 s_{as}}
+                & \text{otherwise (lengthening).}
+        \end{cases}
+
+    The integrated variables are the activation (:mod:`~motornet_fn.core.muscles.activation`; defaults
+    :math:`a_\min` = 0.01, :math:`\tau_\mathrm{act}` = 15 ms, :math:`\tau_\mathrm{deact}` = 50 ms) and the
+    fibre length, which changes at the rate MotorNet integrates,
+
+    .. math::
+
+        \frac{\mathrm{d} l_m}{\mathrm{d} t} = \tilde v\, l_{0,CE},
+
+    while the reported ``muscle_velocity`` is :math:`\tilde v\, v_\max` with :math:`v_\max = 10\, l_{0,CE}`,
+    as MotorNet reports it. The muscle force is the tendon force,
+
+    .. math::
+
+        F = F_{SE}\, F_\max .
+
+    In MotorNet's discrete scheme (:meth:`integrate`) the forces come from the fibre length before the
+    update. The state at rest starts from the fibre length at which passive muscle and tendon forces
+    balance (:meth:`equilibrium_length`) and is integrated once over ``dt``, as MotorNet does.
+
+    State (:class:`CompliantState`, MotorNet's rows): activation, muscle length :math:`l_m` (m), muscle
+    velocity :math:`\tilde v\, v_\max`, ``flpe`` :math:`F_{PE}`, ``flse`` :math:`F_{SE}`, ``active_force``
+    :math:`F_A`, force :math:`F` (N). Parameters: :class:`~motornet_fn.core.muscles.rigid_tendon.HillParams`
+    (``tendon_length`` must be > 0).
+
+    References:
+        Kistemaker DA, Wong JD, Gribble PL (2010). The central nervous system does not minimize energy
+        cost in arm movements. J Neurophysiol 104(6):2985-2994. doi:10.1152/jn.00483.2010
+
+        Codol O, Michaels JA, Kashefi M, Pruszynski JA, Gribble PL (2023). MotorNet, a Python toolbox
+        for controlling differentiable biomechanical effectors with artificial neural networks. eLife
+        12:RP88591. doi:10.7554/eLife.88591
+    """
+
     name = "CompliantTendonHillMuscle"
     state_names = (
         "activation", "muscle length", "muscle velocity", "force-length PE", "force-length SE",

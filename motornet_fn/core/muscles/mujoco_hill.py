@@ -1,17 +1,7 @@
-"""MuJoCo's rigid-tendon Hill muscle, as in MotorNet's ``MujocoHillMuscle``.
+"""MuJoCo's rigid-tendon Hill muscle, as in MotorNet's ``MujocoHillMuscle``; see
+:class:`MujocoHillMuscle` for the equations.
 
 MuJoCo documentation, "Muscle actuators" (https://mujoco.readthedocs.io/en/stable/modeling.html).
-With L = muscle length / l0_ce and V = musculotendon velocity / vmax:
-
-    F_L(L): sum of two quadratic-spline bumps (peak at 1 spanning [lmin, lmax], plus 0.15 x a bump
-            peaking at 0.5 (lmin + 0.95) spanning [lmin, 0.95]),
-    F_V(V): 0 for V <= -1, (V + 1)^2 for V <= 0, fvmax - (c - V)^2 / c for V <= c, fvmax beyond
-            (c = fvmax - 1),
-    F_P(L): 0 for L <= 1, then a cubic up to b = 0.5 (1 + lmax) and linear beyond, scaled by
-            0.25 * normalized_slack_muscle_length (MotorNet's ``p2``),
-    force = (a F_L F_V + passive_forces * F_P) * max_isometric_force.
-
-As in MotorNet, ``vmax`` divides the musculotendon velocity directly (no l0_ce factor).
 """
 from __future__ import annotations
 
@@ -46,7 +36,8 @@ class MujocoHillParams(NamedTuple):
 
 
 def bump(length: torch.Tensor, lmin: torch.Tensor, mid, lmax) -> torch.Tensor:
-    """MuJoCo's skewed quadratic-spline bump: 0 outside (lmin, lmax), 1 at ``mid``."""
+    """MuJoCo's skewed quadratic-spline bump: 0 outside (lmin, lmax), 1 at ``mid`` (see
+    :class:`MujocoHillMuscle`)."""
     left = 0.5 * (lmin + mid)
     right = 0.5 * (mid + lmax)
     zero = torch.zeros_like(length)
@@ -65,6 +56,80 @@ def bump(length: torch.Tensor, lmin: torch.Tensor, mid, lmax) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class MujocoHillMuscle(MuscleModel):
+    r"""MuJoCo's Hill-type muscle with a rigid tendon, as in MotorNet's ``MujocoHillMuscle``.
+
+    Normalized length and velocity (as in MotorNet, :math:`v_\max` = ``vmax`` divides the musculotendon
+    velocity directly, without an optimal-length factor):
+
+    .. math::
+
+        L = \frac{\max(0.001, l_{MT} - l_{T})}{l_0}, \qquad V = \frac{v_{MT}}{v_\max},
+
+    with :math:`l_T` = ``tendon_length`` and :math:`l_0` = ``optimal_muscle_length``. The active
+    force-length curve is the sum of two smooth bumps,
+
+    .. math::
+
+        F_L(L) = B(L;\ l_\min, 1, l_\max) + 0.15\, B\!\left(L;\ l_\min, \tfrac{1}{2}(l_\min + 0.95), 0.95\right),
+
+    where :math:`B(L; l_a, m, l_b)` is MuJoCo's quadratic-spline bump, zero outside :math:`(l_a, l_b)` and 1
+    at :math:`m`: with :math:`h_1 = \tfrac12 (l_a + m)` and :math:`h_2 = \tfrac12 (m + l_b)`,
+
+    .. math::
+
+        B = \begin{cases}
+            \tfrac12 \left(\frac{L - l_a}{h_1 - l_a}\right)^2 & l_a < L < h_1 \\[1ex]
+            1 - \tfrac12 \left(\frac{m - L}{m - h_1}\right)^2 & h_1 \le L < m \\[1ex]
+            1 - \tfrac12 \left(\frac{L - m}{h_2 - m}\right)^2 & m \le L < h_2 \\[1ex]
+            \tfrac12 \left(\frac{l_b - L}{l_b - h_2}\right)^2 & h_2 \le L < l_b \\[1ex]
+            0 & \text{otherwise.}
+        \end{cases}
+
+    Force-velocity curve, with :math:`c = f_{v,\max} - 1` (:math:`f_{v,\max}` = ``fvmax``):
+
+    .. math::
+
+        F_V(V) = \begin{cases}
+            0 & V \le -1 \\
+            (V + 1)^2 & -1 < V \le 0 \\
+            f_{v,\max} - (c - V)^2 / c & 0 < V \le c \\
+            f_{v,\max} & V > c .
+        \end{cases}
+
+    Passive force, with :math:`b = \tfrac12 (1 + l_\max)` and :math:`p = 0.25\, s` (:math:`s` =
+    ``normalized_slack_muscle_length``, used by MotorNet as the passive-force scale):
+
+    .. math::
+
+        F_P(L) = \begin{cases}
+            0 & L \le 1 \\
+            p \left(\frac{L - 1}{b - 1}\right)^3 & 1 < L \le b \\
+            p \left(1 + 3\, \frac{L - b}{b - 1}\right) & L > b ,
+        \end{cases}
+
+    and the muscle force is
+
+    .. math::
+
+        F = \left(a\, F_L(L)\, F_V(V) + k_P\, F_P(L)\right) F_\max ,
+
+    with :math:`k_P` = ``passive_forces`` (1 by default). Activation follows
+    :mod:`~motornet_fn.core.muscles.activation` (defaults :math:`a_\min` = 0, :math:`\tau_\mathrm{act}` =
+    10 ms, :math:`\tau_\mathrm{deact}` = 40 ms). Defaults: :math:`l_\min` = 0.5, :math:`l_\max` = 1.6,
+    :math:`v_\max` = 1.5, :math:`f_{v,\max}` = 1.2, :math:`s` = 1.3.
+
+    State (:class:`~motornet_fn.core.muscles.rigid_tendon.HillState`): activation, muscle length
+    :math:`L l_0` (m), muscle velocity :math:`v_{MT}` (m/s), ``flpe`` :math:`F_P`, ``flce`` :math:`F_L`,
+    ``fvce`` :math:`F_V`, force :math:`F` (N). Parameters: :class:`MujocoHillParams`.
+
+    References:
+        MuJoCo documentation, "Muscle actuators" (https://mujoco.readthedocs.io/en/stable/modeling.html).
+
+        Codol O, Michaels JA, Kashefi M, Pruszynski JA, Gribble PL (2023). MotorNet, a Python toolbox
+        for controlling differentiable biomechanical effectors with artificial neural networks. eLife
+        12:RP88591. doi:10.7554/eLife.88591
+    """
+
     name = "MujocoHillMuscle"
     state_names = HILL_STATE_NAMES
     build_keys = ("max_isometric_force", "optimal_muscle_length", "tendon_length", "normalized_slack_muscle_length",

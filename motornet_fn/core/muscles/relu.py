@@ -1,4 +1,6 @@
-"""Rectified-linear muscle: force = activation * max_isometric_force (MotorNet's ``ReluMuscle``)."""
+"""Rectified-linear muscle: force = activation x max_isometric_force (MotorNet's ``ReluMuscle``).
+
+See :class:`ReluMuscle` for the equations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,6 +34,28 @@ class ReluState(NamedTuple):
 
 @dataclass(frozen=True)
 class ReluMuscle(MuscleModel):
+    r"""A force generator without force-length or force-velocity relations (MotorNet's ``ReluMuscle``,
+    Codol et al. 2023): the force is proportional to the activation,
+
+    .. math::
+
+        F = a \, F_\max ,
+
+    with the activation :math:`a` following the first-order dynamics of
+    :mod:`~motornet_fn.core.muscles.activation` (defaults :math:`a_\min = 0`, :math:`\tau_\mathrm{act}`
+    = 15 ms, :math:`\tau_\mathrm{deact}` = 50 ms) and :math:`F_\max` = ``max_isometric_force`` (N). The
+    reported muscle length and velocity are the musculotendon length and velocity of the geometry. The
+    state at rest has zero force, whatever ``min_activation`` is (as MotorNet's).
+
+    State (:class:`ReluState`, MotorNet's rows): activation, muscle length (m), muscle velocity (m/s),
+    force (N). Parameters: :class:`ReluParams`.
+
+    References:
+        Codol O, Michaels JA, Kashefi M, Pruszynski JA, Gribble PL (2024). MotorNet, a Python toolbox
+        for controlling differentiable biomechanical effectors with artificial neural networks. eLife
+        12:RP88591. doi:10.7554/eLife.88591
+    """
+
     name = "ReluMuscle"
     state_names = ("activation", "muscle length", "muscle velocity", "force")
     Params = ReluParams

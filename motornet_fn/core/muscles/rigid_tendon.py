@@ -1,16 +1,8 @@
 """Rigid-tendon Hill muscle of Kistemaker, Wong & Gribble (2010), as in MotorNet's
-``RigidTendonHillMuscle``.
+``RigidTendonHillMuscle``; see :class:`RigidTendonHillMuscle` for the equations.
 
 Kistemaker DA, Wong JD, Gribble PL (2010). The central nervous system does not minimize energy cost
 in arm movements. J Neurophysiol 104(6):2985-94. doi:10.1152/jn.00483.2010
-
-With l = muscle length / l0_ce, v = muscle velocity / vmax (vmax = 10 l0_ce):
-
-    F_PE = k_pe * max(0, (l_m - l0_pe) / l0_ce)^2,        k_pe = 1 / (1.66 - l0_pe / l0_ce)^2
-    F_CE(l) = max(0.01, 1 - (l - 1)^2 / 0.66^2)
-    F_V: Hill hyperbola (v < 0, concentric; a_rel, b_rel from activation and F_CE) joined to an
-         eccentric hyperbola with asymptote slope s_as = 0.001,
-    force = (F_V(a, l, v) + F_PE) * max_isometric_force.
 """
 from __future__ import annotations
 
@@ -77,7 +69,8 @@ def hill_derived(params):
 
 
 def b_rel(activation: torch.Tensor) -> torch.Tensor:
-    """Hill's b_rel as a function of activation (Kistemaker et al. 2010)."""
+    r"""Hill's :math:`b_\mathrm{rel}` as a function of activation (Kistemaker et al. 2010): 5.2, times
+    :math:`(1 - 0.9 (a - 0.3) / (0.005 - 0.3))^2` below :math:`a = 0.3`."""
     return torch.where(
         activation < Q_CRIT,
         5.2 * (1 - 0.9 * ((activation - Q_CRIT) / (5e-3 - Q_CRIT))) ** 2,
@@ -86,12 +79,95 @@ def b_rel(activation: torch.Tensor) -> torch.Tensor:
 
 
 def active_force_length(len_n: torch.Tensor) -> torch.Tensor:
-    """Normalized active force-length curve (parabola floored at MIN_FLCE)."""
+    r"""Normalized active force-length curve :math:`F_L(\tilde l) = \max(0.01, 1 - (\tilde l - 1)^2 / 0.66^2)`
+    of the normalized muscle length ``len_n`` (..., n_muscles)."""
     return torch.clamp(1 + (-(len_n**2) + 2 * len_n - 1) / F_ISO_N_DEN, min=MIN_FLCE)
 
 
 @dataclass(frozen=True)
 class RigidTendonHillMuscle(MuscleModel):
+    r"""Hill-type muscle with a rigid tendon, after Kistemaker, Wong & Gribble (2010), as in MotorNet's
+    ``RigidTendonHillMuscle``.
+
+    The tendon does not stretch: the muscle takes the musculotendon length :math:`l_{MT}` beyond the
+    tendon length :math:`l_{0,SE}` (``tendon_length``) and the whole musculotendon velocity,
+
+    .. math::
+
+        l_m = \max(0, l_{MT} - l_{0,SE}), \qquad v_m = v_{MT},
+
+    .. math::
+
+        \tilde l = l_m / l_{0,CE}, \qquad \tilde v = v_m / v_\max, \quad v_\max = 10\, l_{0,CE},
+
+    with :math:`l_{0,CE}` = ``optimal_muscle_length``. Passive (parallel elastic) force, with slack
+    length :math:`l_{0,PE} = s\, l_{0,CE}` (:math:`s` = ``normalized_slack_muscle_length``):
+
+    .. math::
+
+        F_{PE} = k_{PE} \left(\max\!\left(0, \frac{l_m - l_{0,PE}}{l_{0,CE}}\right)\right)^2, \qquad
+        k_{PE} = \frac{1}{(1.66 - s)^2},
+
+    so that the passive force reaches the maximal isometric force at 1.66 optimal lengths. Active
+    force-length relation:
+
+    .. math::
+
+        F_L = \max\!\left(0.01,\ 1 - \frac{(\tilde l - 1)^2}{0.66^2}\right).
+
+    Force-velocity relation: Hill's hyperbola when shortening, joined at the isometric point to an
+    eccentric hyperbola whose asymptote has slope :math:`s_{as} = 0.001`. With
+
+    .. math::
+
+        a_\mathrm{rel} = \begin{cases} 0.41\, F_L & \tilde l > 1 \\ 0.41 & \text{otherwise} \end{cases},
+        \qquad
+        b_\mathrm{rel} = \begin{cases} 5.2 \left(1 - 0.9\, \frac{a - 0.3}{0.005 - 0.3}\right)^2 & a < 0.3 \\
+            5.2 & \text{otherwise} \end{cases},
+
+    .. math::
+
+        d_0 = \frac{a (F_L + a_\mathrm{rel})}{b_\mathrm{rel}}, \quad
+        p_1 = -\frac{a F_L / 2}{s_{as} - 2 d_0}, \quad
+        p_2 = \frac{(a F_L / 2)^2}{s_{as} - 2 d_0}, \quad
+        p_3 = -1.5\, a F_L,
+
+    the active force, normalized by the maximal isometric force, is
+
+    .. math::
+
+        F_A = \max\!\left(0,\ \begin{cases}
+            \dfrac{a\, a_\mathrm{rel}\, \tilde v + a F_L\, b_\mathrm{rel}}{b_\mathrm{rel} - \tilde v}
+                & \tilde v < 0 \ \text{(shortening)} \\[1.5ex]
+            \dfrac{-p_1 p_3 + p_1 s_{as} \tilde v + p_2 - p_3 \tilde v + s_{as} \tilde v^2}{p_1 + \tilde v}
+                & \tilde v \ge 0 \ \text{(lengthening)}
+        \end{cases}\right),
+
+    both branches equal to :math:`a F_L` at :math:`\tilde v = 0`; :math:`d_0` is the inverse slope of the
+    concentric branch there. The muscle force is
+
+    .. math::
+
+        F = (F_A + F_{PE})\, F_\max .
+
+    Activation follows :mod:`~motornet_fn.core.muscles.activation` (defaults :math:`a_\min` = 0.001,
+    :math:`\tau_\mathrm{act}` = 15 ms, :math:`\tau_\mathrm{deact}` = 50 ms). Proprioception is normalized
+    by :math:`l_{0,CE}` and :math:`v_\max`.
+
+    State (:class:`HillState`, MotorNet's rows): activation, muscle length :math:`l_m` (m), muscle
+    velocity :math:`v_m` (m/s), ``flpe`` :math:`F_{PE}`, ``flce`` :math:`F_L`, ``fvce`` :math:`F_A` (here the
+    active force, activation included), force :math:`F` (N). Parameters: :class:`HillParams`
+    (:math:`s` defaults to 1.4 and must stay below 1.66).
+
+    References:
+        Kistemaker DA, Wong JD, Gribble PL (2010). The central nervous system does not minimize energy
+        cost in arm movements. J Neurophysiol 104(6):2985-2994. doi:10.1152/jn.00483.2010
+
+        Codol O, Michaels JA, Kashefi M, Pruszynski JA, Gribble PL (2023). MotorNet, a Python toolbox
+        for controlling differentiable biomechanical effectors with artificial neural networks. eLife
+        12:RP88591. doi:10.7554/eLife.88591
+    """
+
     name = "RigidTendonHillMuscle"
     state_names = HILL_STATE_NAMES
     build_keys = ("max_isometric_force", "tendon_length", "optimal_muscle_length", "normalized_slack_muscle_length")

@@ -1,13 +1,8 @@
 """Rigid-tendon version of Thelen's (2003) Hill muscle, as in MotorNet's
-``RigidTendonHillMuscleThelen``.
+``RigidTendonHillMuscleThelen``; see :class:`RigidTendonHillMuscleThelen` for the equations.
 
 Thelen DG (2003). Adjustment of muscle mechanics model parameters to simulate dynamic contractions
 in older adults. J Biomech Eng 125(1):70-7. doi:10.1115/1.1531112
-
-    F_PE = max(0, (exp(k_PE (l_m - l0_pe) / (l0_ce e0_M)) - 1) / (exp(k_PE) - 1)),  k_PE = 5, e0_M = 0.6
-    F_CE = exp(-(l_m / l0_ce - 1)^2 / gamma),                                       gamma = 0.45
-    F_V from Thelen's eq. 6 solved for force (A_f = 0.25, F_len = 1.4, vmax = 10 l0_ce),
-    force = (a F_CE F_V + F_PE) * max_isometric_force.
 """
 from __future__ import annotations
 
@@ -28,6 +23,56 @@ CE_FMLEN = 1.4
 
 @dataclass(frozen=True)
 class RigidTendonHillMuscleThelen(MuscleModel):
+    r"""Thelen's (2003) Hill-type muscle with a rigid tendon, as in MotorNet's
+    ``RigidTendonHillMuscleThelen``.
+
+    With :math:`l_m = \max(0.001, l_{MT} - l_{0,SE})`, :math:`v_m = v_{MT}` (rigid tendon),
+    :math:`l_{0,PE} = s\, l_{0,CE}` (:math:`s` = ``normalized_slack_muscle_length``, default 1) and
+    :math:`v_\max = 10\, l_{0,CE}`, the passive (Thelen's eq. 3) and active force-length relations
+    are
+
+    .. math::
+
+        F_{PE} = \max\!\left(0,\ \frac{\exp\!\left(k_{PE} \dfrac{l_m - l_{0,PE}}{\varepsilon_0\, l_{0,CE}}\right) - 1}
+            {\exp(k_{PE}) - 1}\right), \quad k_{PE} = 5,\ \varepsilon_0 = 0.6, \qquad
+        F_L = \exp\!\left(-\frac{(l_m / l_{0,CE} - 1)^2}{\gamma}\right), \quad \gamma = 0.45 .
+
+    The force-velocity factor is Thelen's eq. 6 solved for the force, with :math:`A_f = 0.25`,
+    :math:`\bar F_\mathrm{len} = 1.4` and :math:`\hat v = v_\max (1 + 3a) / 4`:
+
+    .. math::
+
+        F_V = \max\!\left(0,\ \begin{cases}
+            \dfrac{\hat v + v_m}{\hat v - v_m / A_f} & v_m \le 0 \ \text{(shortening)} \\[2ex]
+            \dfrac{A_f\, \hat v\, (\bar F_\mathrm{len} - 1) + 2 \bar F_\mathrm{len} (1 + A_f)\, v_m}
+                 {A_f\, \hat v\, (\bar F_\mathrm{len} - 1) + 2 (1 + A_f)\, v_m} & v_m > 0 \ \text{(lengthening)}
+        \end{cases}\right),
+
+    which is 1 at :math:`v_m = 0`, 0 at :math:`v_m = -\hat v` and tends to :math:`\bar F_\mathrm{len}` when
+    lengthening fast (the code evaluates the same fractions with MotorNet's precomputed constants
+    ``ce_0`` ... ``ce_5``). The muscle force is
+
+    .. math::
+
+        F = (a\, F_L\, F_V + F_{PE})\, F_\max .
+
+    Activation follows :mod:`~motornet_fn.core.muscles.activation` (Thelen's eqs. 1-2; defaults
+    :math:`a_\min` = 0.001, :math:`\tau_\mathrm{act}` = 15 ms, :math:`\tau_\mathrm{deact}` = 50 ms).
+    Proprioception is normalized by :math:`l_{0,CE}` and :math:`v_\max`.
+
+    State (:class:`~motornet_fn.core.muscles.rigid_tendon.HillState`): activation, muscle length (m),
+    muscle velocity (m/s), ``flpe`` :math:`F_{PE}`, ``flce`` :math:`F_L`, ``fvce`` :math:`F_V`, force (N).
+    Parameters: :class:`~motornet_fn.core.muscles.rigid_tendon.HillParams`.
+
+    References:
+        Thelen DG (2003). Adjustment of muscle mechanics model parameters to simulate dynamic
+        contractions in older adults. J Biomech Eng 125(1):70-77. doi:10.1115/1.1531112
+
+        Codol O, Michaels JA, Kashefi M, Pruszynski JA, Gribble PL (2023). MotorNet, a Python toolbox
+        for controlling differentiable biomechanical effectors with artificial neural networks. eLife
+        12:RP88591. doi:10.7554/eLife.88591
+    """
+
     name = "RigidTendonHillMuscleThelen"
     state_names = HILL_STATE_NAMES
     build_keys = ("max_isometric_force", "tendon_length", "optimal_muscle_length", "normalized_slack_muscle_length")

@@ -1,18 +1,5 @@
-"""Planar chain of N rigid links joined by hinge joints (shoulder at the origin).
-
-With absolute link angles phi_k = q_1 + ... + q_k, unit vectors u(phi) = (cos phi, sin phi) and
-u'(phi) = (-sin phi, cos phi), the centre of mass of link k is
-
-    p_k = sum_{j<k} l_j u(phi_j) + c_k u(phi_k),     dp_k/dq_i = sum_{i<=j<k} l_j u'(phi_j) + [i<=k] c_k u'(phi_k).
-
-Equations of motion (Lagrange): M(q) q'' + h(q, q') = tau + J_e(q)^T f_endpoint + G(q) - viscosity q', with
-
-    M = sum_k m_k J_k^T J_k + I_k w_k w_k^T        (w_k = [1 if i <= k], the angular-velocity Jacobian),
-    h_i = sum_k m_k J_k[:, i] . a_k,   a_k = -sum_{j<k} l_j u(phi_j) phi_j'^2 - c_k u(phi_k) phi_k'^2,
-    G = sum_k m_k J_k^T g                           (g: gravity vector, zero by default).
-
-For N = 2 these reduce to MotorNet's TwoDofArm (Li & Todorov 2004 form).
-"""
+"""Planar chain of N rigid links joined by hinge joints (shoulder at the origin); see
+:class:`PlanarChain` for the equations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,7 +40,43 @@ def _du(phi):
 
 @dataclass(frozen=True)
 class PlanarChain(SkeletonModel):
-    """Planar N-link chain. Bodies: 0 world, k = 1..N link k (frame at its proximal joint, x along the link)."""
+    r"""Planar chain of ``n_links`` rigid links joined by hinge joints, the first at the origin.
+    Bodies: 0 world, :math:`k = 1 \dots N` link :math:`k` (frame at its proximal joint, x along the link).
+
+    With absolute link angles :math:`\varphi_k = q_1 + \dots + q_k`, unit vectors
+    :math:`u(\varphi) = (\cos\varphi, \sin\varphi)` and :math:`u'(\varphi) = (-\sin\varphi, \cos\varphi)`,
+    link lengths :math:`l_k`, centre-of-mass distances :math:`c_k` (``com``), masses :math:`m_k` and
+    inertias :math:`I_k` about the centre of mass, the centre of mass of link :math:`k` and its Jacobian are
+
+    .. math::
+
+        p_k = \sum_{j<k} l_j\, u(\varphi_j) + c_k\, u(\varphi_k), \qquad
+        J_k[:, i] = \frac{\partial p_k}{\partial q_i}
+            = \sum_{i \le j < k} l_j\, u'(\varphi_j) + [i \le k]\, c_k\, u'(\varphi_k).
+
+    The equations of motion (Lagrange) are
+
+    .. math::
+
+        M(q)\, \ddot q + h(q, \dot q) = \tau + J_e(q)^\top f_e + G(q) - \beta \odot \dot q,
+
+    .. math::
+
+        M = \sum_k m_k J_k^\top J_k + I_k\, w_k w_k^\top, \qquad
+        h_i = \sum_k m_k\, J_k[:, i] \cdot \alpha_k, \qquad
+        \alpha_k = -\sum_{j<k} l_j\, u(\varphi_j)\, \dot\varphi_j^2 - c_k\, u(\varphi_k)\, \dot\varphi_k^2,
+        \qquad G = \sum_k m_k J_k^\top g,
+
+    where :math:`w_k = ([i \le k])_i` is link :math:`k`'s angular-velocity Jacobian, :math:`J_e` the
+    endpoint (tip of link N) Jacobian, :math:`\beta` the per-joint ``viscosity`` and :math:`g` gravity (zero
+    by default). For :math:`N = 2` these reduce to :class:`~motornet_fn.core.skeletons.two_link.TwoDofArm`
+    step for step (the form of Li & Todorov 2004). Parameters: :class:`ChainParams`.
+
+    References:
+        Li W, Todorov E (2004). Iterative linear quadratic regulator design for nonlinear biological
+        movement systems. Proceedings of the 1st International Conference on Informatics in Control,
+        Automation and Robotics (ICINCO), 222-229.
+    """
 
     n_links: int = 3
     name = "PlanarChain"

@@ -26,7 +26,25 @@ class PointMassParams(NamedTuple):
 
 @dataclass(frozen=True)
 class PointMass(SkeletonModel):
-    """Point mass: m x'' = f + f_endpoint. Its joint state is its position; bodies >= 1 move with it."""
+    r"""A point mass moving freely in ``n_dims`` dimensions (MotorNet's ``PointMass``).
+
+    Its joint state is its position :math:`x` (m) and velocity :math:`\dot x`; Newton's law with the
+    generalized force :math:`\tau` of the muscles and joint loads, the endpoint load :math:`f_e` and
+    gravity :math:`g` (zero by default, as in MotorNet):
+
+    .. math::
+
+        \ddot x = \frac{\tau + f_e}{m} + g .
+
+    The endpoint is the mass itself (endpoint Jacobian :math:`I`); fixation points on body 1 move with it,
+    those on body 0 are fixed in the world. Integration and joint limits: :meth:`SkeletonModel.euler_update`
+    and :func:`~motornet_fn.core.skeletons.base.clip_joint`. Parameters: :class:`PointMassParams`.
+
+    References:
+        Codol O, Michaels JA, Kashefi M, Pruszynski JA, Gribble PL (2023). MotorNet, a Python toolbox
+        for controlling differentiable biomechanical effectors with artificial neural networks. eLife
+        12:RP88591. doi:10.7554/eLife.88591
+    """
 
     n_dims: int = 2
     name = "PointMass"

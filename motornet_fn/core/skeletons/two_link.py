@@ -1,9 +1,5 @@
-"""Planar two-link arm (shoulder, elbow) with MotorNet's ``TwoDofArm`` dynamics.
-
-M(q) q'' = tau + J(q)^T f_endpoint - C(q, q') - viscosity * q', with
-M11 = m1 l1g^2 + I1 + m2 (l2g^2 + l1^2) + I2 + 2 m2 l1 l2g cos(q1), M12 = m2 l2g^2 + I2 + m2 l1 l2g cos(q1),
-M22 = m2 l2g^2 + I2, C = m2 l1 l2g sin(q1) [-(2 q0' + q1') q1', q0'^2].
-"""
+"""Planar two-link arm (shoulder, elbow) with MotorNet's ``TwoDofArm`` dynamics; see :class:`TwoDofArm`
+for the equations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,11 +46,58 @@ ARM26_SKELETON = dict(m1=1.82, m2=1.43, l1g=0.135, l2g=0.165, i1=0.051, i2=0.057
 
 @dataclass(frozen=True)
 class TwoDofArm(SkeletonModel):
-    """Planar two-link arm. Bodies: 0 world, 1 upper arm (angle q0), 2 forearm (angle q0 + q1).
+    r"""Planar two-link arm: shoulder angle :math:`q_1`, elbow angle :math:`q_2` (rad), MotorNet's
+    ``TwoDofArm``. Bodies: 0 world, 1 upper arm (at angle :math:`q_1`), 2 forearm (at absolute angle
+    :math:`q_1 + q_2`, frame at the elbow).
 
-    MotorNet's point velocities (``motornet_velocity=True``) differ from the exact time derivative
-    for forearm points: MotorNet multiplies the forearm-rotation term by (q0' + q1') in addition to
-    counting q0' through the shoulder term. ``motornet_velocity=False`` gives the exact J(q) q'.
+    Link :math:`k` has mass :math:`m_k`, length :math:`l_k`, its centre of mass at :math:`l_{kg}` from its
+    proximal joint and inertia :math:`I_k` about it. With :math:`c_k = \cos q_k`, :math:`s_k = \sin q_k`,
+    :math:`c_{12} = \cos(q_1 + q_2)`, :math:`s_{12} = \sin(q_1 + q_2)`, the equations of motion are
+
+    .. math::
+
+        M(q)\, \ddot q + C(q, \dot q) + \beta\, \dot q = \tau + J(q)^\top f_e + G(q),
+
+    .. math::
+
+        M_{11} = m_1 l_{1g}^2 + I_1 + m_2 (l_{2g}^2 + l_1^2) + I_2 + 2 m_2 l_1 l_{2g} c_2, \quad
+        M_{12} = M_{21} = m_2 l_{2g}^2 + I_2 + m_2 l_1 l_{2g} c_2, \quad
+        M_{22} = m_2 l_{2g}^2 + I_2,
+
+    .. math::
+
+        C = m_2 l_1 l_{2g}\, s_2 \begin{pmatrix} -(2 \dot q_1 + \dot q_2)\, \dot q_2 \\ \dot q_1^2 \end{pmatrix},
+        \qquad
+        J = \begin{pmatrix} -l_1 s_1 - l_2 s_{12} & -l_2 s_{12} \\ l_1 c_1 + l_2 c_{12} & l_2 c_{12} \end{pmatrix},
+
+    .. math::
+
+        G = \begin{pmatrix}
+            (m_1 l_{1g} + m_2 l_1)(-s_1 g_x + c_1 g_y) + m_2 l_{2g} (-s_{12} g_x + c_{12} g_y) \\
+            m_2 l_{2g} (-s_{12} g_x + c_{12} g_y)
+        \end{pmatrix},
+
+    with :math:`\beta` = ``viscosity``, :math:`\tau` the generalized force of the muscles and joint loads,
+    :math:`f_e` the endpoint load and :math:`g` gravity (zero by default: MotorNet's arm moves in the
+    horizontal plane). The endpoint (fingertip) is at
+    :math:`(l_1 c_1 + l_2 c_{12},\ l_1 s_1 + l_2 s_{12})`.
+
+    Fixation-point velocities: MotorNet's (``motornet_velocity=True``, the default) differ from the exact
+    time derivative for points on the forearm: MotorNet multiplies the forearm-rotation term by
+    :math:`\dot q_1 + \dot q_2` while also counting :math:`\dot q_1` through the shoulder term, so the
+    shoulder velocity is counted twice. ``motornet_velocity=False`` gives the exact :math:`J(q)\, \dot q`.
+
+    Defaults (:data:`TWO_DOF_ARM_DEFAULTS`) are MotorNet's ``TwoDofArm``; the Arm26 effectors use the arm of
+    Nijhof & Kouwenhoven (2000) (:data:`ARM26_SKELETON`). Parameters: :class:`TwoLinkParams`.
+
+    References:
+        Codol O, Michaels JA, Kashefi M, Pruszynski JA, Gribble PL (2023). MotorNet, a Python toolbox
+        for controlling differentiable biomechanical effectors with artificial neural networks. eLife
+        12:RP88591. doi:10.7554/eLife.88591
+
+        Nijhof E-J, Kouwenhoven E (2000). Simulation of multijoint arm movements. In Winters JM, Crago PE
+        (eds), Biomechanics and Neural Control of Posture and Movement, pp. 363-372. Springer, New York.
+        doi:10.1007/978-1-4612-2104-3_29
     """
 
     name = "TwoDofArm"

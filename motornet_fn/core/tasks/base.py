@@ -101,7 +101,7 @@ class Task:
     """Base class of tasks. Subclasses set ``name`` and the class flags, declare their options as
     dataclass fields (with :func:`option`), and implement :meth:`draws` and :meth:`init`.
 
-    Class attributes:
+    Attributes:
         name: registry key (the CLI's ``--task`` choice).
         go_cue: the observation ends with the go cue (one extra entry).
         has_load: trials carry a constant endpoint load.
