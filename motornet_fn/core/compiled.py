@@ -170,28 +170,25 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     compiled = torch.compile(fn, fullgraph=True, dynamic=False, options=dict(options or {}))
     compilations = [0]
-    if cache_key is not None and precompiled.supported():
-        def record(args, seconds, loaded):
-            compilations[0] += 1
-            COMPILE_SECONDS[(name, compilations[0])] = seconds
-            what = describe(*args) if describe is not None else name
-            if loaded:
-                log.info("loaded compiled %s from the cache in %.2f s", what, seconds)
-            else:
-                log.info("compiled %s in %.1f s", what, seconds)
 
-        call = precompiled.Precompiled(compiled, f"{name}\n{cache_key}", record)
-        return call
+    def record(args: tuple, seconds: float, loaded: bool = False) -> None:
+        compilations[0] += 1
+        COMPILE_SECONDS[(name, compilations[0])] = seconds
+        what = describe(*args) if describe is not None else name
+        if loaded:
+            log.info("loaded compiled %s from the cache in %.2f s", what, seconds)
+        else:
+            log.info("compiled %s in %.1f s", what, seconds)
+
+    if cache_key is not None and precompiled.supported():
+        return precompiled.Precompiled(compiled, f"{name}\n{cache_key}", record)
 
     def call(*args):
         before = _graphs_compiled()
         start = time.perf_counter()
         out = compiled(*args)
         if _graphs_compiled() != before:
-            seconds = time.perf_counter() - start
-            compilations[0] += 1
-            COMPILE_SECONDS[(name, compilations[0])] = seconds
-            log.info("compiled %s in %.1f s", describe(*args) if describe is not None else name, seconds)
+            record(args, time.perf_counter() - start)
         return out
 
     call.compiled = compiled
