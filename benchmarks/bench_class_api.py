@@ -7,11 +7,12 @@ Sections (ms per training batch: episode, L1 loss, backward, gradient clipping, 
 
 * ``tutorial``: MotorNet's tutorial loop (ReluPointMass24 + RandomTargetReach, 1 s = 100 steps, PolicyGRU 32,
   batch 32) verbatim: ``motornet`` runs it on MotorNet 0.3.0, ``fn`` on ``import motornet_fn as mn`` (eager)
-  and ``fn_compile`` the same with ``MOTORNET_FN_COMPILE=1`` (the environment step runs compiled).
+  and ``fn_compile`` the same with ``MOTORNET_FN_COMPILE=1`` (the environment step and the PolicyGRU step
+  run compiled).
 * ``user_env``: a user's own Environment subclass written the MotorNet way (``tests/motornet_style.py``:
   its own reset / step / get_obs / get_proprioception, a curl field through ``endpoint_load``) on Arm26,
-  0.3 s episodes, PolicyGRU 64, batch 32; ``fn_compile`` compiles the effector step (the subclass's Python
-  hooks stay Python).
+  0.3 s episodes, PolicyGRU 64, batch 32; ``fn_compile`` compiles the effector step and the PolicyGRU step
+  (the subclass's Python hooks stay Python).
 
 Compilation (the first batches of ``fn_compile``) is timed separately.
 """
@@ -67,15 +68,15 @@ class TrainingLoop:
 
 
 def tutorial(package, compile_: bool | None = None) -> TrainingLoop:
-    with compile_env(compile_):
+    with compile_env(compile_):  # objects read MOTORNET_FN_COMPILE when built, as in a script run with it set
         env = package.environment.RandomTargetReach(effector=package.effector.ReluPointMass24(), max_ep_duration=1.0)
-    return TrainingLoop(package, env, 32, "goal")
+        return TrainingLoop(package, env, 32, "goal")
 
 
 def user_env(package, compile_: bool | None = None) -> TrainingLoop:
     with compile_env(compile_):
         env = make_env(package)
-    return TrainingLoop(package, env, 64, "desired")
+        return TrainingLoop(package, env, 64, "desired")
 
 
 class compile_env:

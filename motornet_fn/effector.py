@@ -964,20 +964,20 @@ _LAYOUT_STEPS: dict = {}
 
 
 def compiled_layout_step(spec):
-    """The core step of ``spec`` on MotorNet's layouts, compiled: ``(params, joint, muscle, geometry, action,
+    """The core step of ``spec`` on MotorNet's layouts, compiled
+    (:class:`~motornet_fn.core.stepfunction.StepFunction`): ``(params, joint, muscle, geometry, action,
     endpoint_load, joint_load) -> (joint, cartesian, muscle, geometry)``."""
     if spec not in _LAYOUT_STEPS:
-        from motornet_fn.core.compiled import compile_function
-        from motornet_fn.core.precompiled import static_key
+        from motornet_fn.core.compiled import step_function
 
         def step(params, joint, muscle, geometry, action, endpoint_load, joint_load):
             new = core_effector.step(spec, params, from_layouts(spec, joint, muscle, geometry), action,
                                      Loads(endpoint_load, joint_load))
             return to_layouts(spec, params, new)
 
-        _LAYOUT_STEPS[spec] = compile_function(step, None, "effector step", lambda *a: (
-            f"effector step ({spec.skeleton.name}/{spec.muscle.name}/{spec.integrator}, batch {a[1].shape[0]})"),
-            cache_key=static_key(spec))
+        _LAYOUT_STEPS[spec] = step_function(step, "effector step", lambda p, joint, *a: (
+            f"effector step ({spec.skeleton.name}/{spec.muscle.name}/{spec.integrator}, batch {joint.shape[0]})"),
+            spec)
     return _LAYOUT_STEPS[spec]
 
 

@@ -399,7 +399,8 @@ class Environment(gym.Env, RecordedModule):
         task, fields, t, buffer = self._task_for_goal(), self._fields, self._time(), self.__dict__["_buffer"]
         if self._compile:
             *layouts, buffer, obs, noisy_action, shown = compiled_env_layout_step(spec, widths)(
-                params, states["joint"], states["muscle"], states["geometry"], buffer, task, fields, t, action, z, loads)
+                (params, task, fields), states["joint"], states["muscle"], states["geometry"], buffer, t, action, z,
+                loads)
             self.effector.set_layout_states(None, *layouts)
         else:
             state = core_env.EnvState(self.effector.core_state(), buffer, task, fields, t)
@@ -764,28 +765,28 @@ _LAYOUT_STEPS: dict = {}
 
 
 def compiled_env_layout_step(spec: core_env.EnvSpec, widths: tuple):
-    """The core environment step of ``spec`` on MotorNet's effector-state layouts, compiled: ``(params,
-    joint, muscle, geometry, buffer, task, fields, t, action, z, loads) -> (joint, cartesian, muscle,
-    geometry, buffer, obs, noisy action, shown goal)`` (z: the step's flat noise draw). Only what changes
-    comes out: every input and output of a compiled call costs a check and a wrapper at each step."""
+    """The core environment step of ``spec`` on MotorNet's effector-state layouts, compiled
+    (:class:`~motornet_fn.core.stepfunction.StepFunction`): ``((params, task, fields), joint, muscle, geometry,
+    buffer, t, action, z, loads) -> (joint, cartesian, muscle, geometry, buffer, obs, noisy action, shown
+    goal)`` (z: the step's flat noise draw). Only what changes comes out."""
     key = (spec, widths)
     if key not in _LAYOUT_STEPS:
-        from motornet_fn.core.compiled import compile_function
-        from motornet_fn.core.precompiled import static_key
+        from motornet_fn.core.compiled import step_function
         from motornet_fn.effector import from_layouts, to_layouts
 
         e = spec.effector
 
-        def step(params, joint, muscle, geometry, buffer, task, fields, t, action, z, loads):
+        def step(constants, joint, muscle, geometry, buffer, t, action, z, loads):
+            params, task, fields = constants
             state = core_env.EnvState(from_layouts(e, joint, muscle, geometry), buffer, task, fields, t)
             draws = split_draws(z, widths, joint.shape[0])
             new, obs, info = core_env.step(spec, params, state, action, draws, loads)
             return (*to_layouts(e, params.effector, new.effector), new.buffer, obs, info.noisy_action,
                     info.goal.shown)
 
-        _LAYOUT_STEPS[key] = compile_function(step, None, "environment step", lambda *a: (
-            f"environment step ({spec.task.name}, {e.skeleton.name}/{e.muscle.name}, batch {a[1].shape[0]})"),
-            cache_key=static_key(spec, widths))
+        _LAYOUT_STEPS[key] = step_function(step, "environment step", lambda c, joint, *a: (
+            f"environment step ({spec.task.name}, {e.skeleton.name}/{e.muscle.name}, batch {joint.shape[0]})"),
+            (spec, widths))
     return _LAYOUT_STEPS[key]
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from motornet_fn.nn.modular import ACTIVATIONS, ModularGRUPolicy
+from motornet_fn.nn.policies import gru_cell
 
 
 class PolicyGRU(torch.nn.Module):
@@ -21,10 +22,15 @@ class PolicyGRU(torch.nn.Module):
         hidden_dim: number of GRU units.
         output_dim: number of outputs (muscles).
         device: device of the parameters.
+        compile: run each step compiled (one autograd node per step, same numbers to float rounding);
+            ``None`` reads ``MOTORNET_FN_COMPILE``, like the environments and effectors.
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, device):
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, device, *, compile: bool | None = None):
+        from motornet_fn.environment import compile_default
+
         super().__init__()
+        self._compile = compile_default(compile)
         self.device = device
         self.hidden_dim = hidden_dim
         self.n_layers = 1
@@ -54,8 +60,21 @@ class PolicyGRU(torch.nn.Module):
         Returns:
             (u, h): u (batch, output_dim) in (0, 1); h (1, batch, hidden_dim).
         """
+        if self._compile and self._plain_layers():
+            g = self.gru
+            return compiled_gru_step()((g.weight_ih_l0, g.weight_hh_l0, g.bias_ih_l0, g.bias_hh_l0, self.fc.weight,
+                                        self.fc.bias), x, h0)
         y, h = self.gru(x[:, None, :], h0)
         return self.sigmoid(self.fc(y)).squeeze(dim=1), h
+
+    def _plain_layers(self) -> bool:
+        """Whether the layers are still the constructor's (a user may swap them): only then is the compiled
+        step the same computation."""
+        g = self.gru
+        return (type(g) is torch.nn.GRU and g.num_layers == 1 and g.bias and not g.bidirectional
+                and g.batch_first and type(self.fc) is torch.nn.Linear and self.fc.bias is not None
+                and type(self.sigmoid) is torch.nn.Sigmoid and not (g._forward_hooks or g._forward_pre_hooks
+                                                                    or self.fc._forward_hooks))
 
     def init_hidden(self, batch_size: int) -> torch.Tensor:
         """Zero hidden state (1, batch_size, hidden_dim) with the parameters' dtype and device."""
@@ -67,6 +86,27 @@ class PolicyGRU(torch.nn.Module):
         return {"input": ("gru.weight_ih_l0",),
                 "recurrent": ("gru.weight_hh_l0", "gru.bias_ih_l0", "gru.bias_hh_l0"),
                 "readout": ("fc.weight", "fc.bias")}
+
+
+def _gru_readout_step(weights: tuple, x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PolicyGRU's step as one pure function: ``(sigmoid(W_fc h + b_fc), h[None])`` with ``h`` the GRU update
+    of ``h0[0]`` by ``x`` (see :func:`motornet_fn.nn.policies.gru_cell`)."""
+    w_ih, w_hh, b_ih, b_hh, w_fc, b_fc = weights
+    h = gru_cell(x, h0[0], w_ih, w_hh, b_ih, b_hh)
+    return torch.sigmoid(h @ w_fc.T + b_fc), h[None]
+
+
+_GRU_STEP: list = []
+
+
+def compiled_gru_step():
+    """The compiled :func:`_gru_readout_step` (one per process)."""
+    if not _GRU_STEP:
+        from motornet_fn.core.compiled import step_function
+
+        _GRU_STEP.append(step_function(_gru_readout_step, "PolicyGRU step", lambda w, x, h0: (
+            f"PolicyGRU step (input {x.shape[-1]}, hidden {h0.shape[-1]}, batch {x.shape[0]})"), "PolicyGRU"))
+    return _GRU_STEP[0]
 
 
 class ModularPolicyGRU(ModularGRUPolicy):

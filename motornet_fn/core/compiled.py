@@ -11,6 +11,9 @@ step is ~240 tiny operations, so small-batch simulation is all overhead. Entry p
   generated C++ (``cpp_wrapper``), so the step body is compiled once whatever the number of steps.
 * :func:`compile_function`: compile any function of pytrees (the trainer compiles its whole
   episode + loss with it), timing and logging the first call of every input signature.
+* :func:`step_function`: a function called once per step from the user's Python loop (the object layer's
+  ``compile=True``), compiled without per-call guards and with a one-node, recomputing backward
+  (:mod:`motornet_fn.core.stepfunction`).
 
 Numbers equal the eager path to float rounding (inductor fuses and reorders arithmetic; it does not
 change the math). Compiled callables are cached per static structure; ``torch.compile`` caches one
@@ -32,9 +35,10 @@ import torch
 from motornet_fn.core import checks, engine
 from motornet_fn.core import effector as eff
 from motornet_fn.core import env as environment
-from motornet_fn.core import precompiled
+from motornet_fn.core import stepfunction
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
 from motornet_fn.core.packing import FlatLayout
+from motornet_fn.core.stepfunction import StepFunction
 from motornet_fn.core.tree import tree_leaves, tree_map
 from motornet_fn.core.types import EffectorState, Loads
 
@@ -156,19 +160,9 @@ def timed_first_call(name: str, fn: Callable, key: tuple, *args, describe: str |
     return out
 
 
-def compile_function(fn: Callable, options: dict | None = None, name: str = "function",
-                     describe: Callable[..., str] | None = None, cache_key: str | None = None) -> Callable:
-    """``torch.compile(fn, fullgraph=True, dynamic=False)``; every call that compiles (a first call, or a new
-    input signature) is timed into :data:`COMPILE_SECONDS` (under ``(name, n)``, the n-th compilation) and
-    logged. ``describe(*args)`` names the call in the log. Calls that do not compile cost two counter reads.
-
-    With ``cache_key`` (a string naming everything ``fn`` closes over that shapes its code), each signature
-    is compiled ahead of time instead and saved on disk (:mod:`motornet_fn.core.precompiled`): a later
-    process loads it without tracing, and calls dispatch faster. ``MOTORNET_FN_AOT=0`` turns this off."""
-    configure_cache()
-    register_view_copy_decompositions()
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-    compiled = torch.compile(fn, fullgraph=True, dynamic=False, options=dict(options or {}))
+def _recorder(name: str, describe: Callable[..., str] | None = None) -> Callable:
+    """``record(args, seconds, loaded)``: time the n-th compilation of ``name`` into :data:`COMPILE_SECONDS`
+    (under ``(name, n)``) and log it, named by ``describe(*args)``."""
     compilations = [0]
 
     def record(args: tuple, seconds: float, loaded: bool = False) -> None:
@@ -180,8 +174,19 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
         else:
             log.info("compiled %s in %.1f s", what, seconds)
 
-    if cache_key is not None and precompiled.supported():
-        return precompiled.Precompiled(compiled, f"{name}\n{cache_key}", record)
+    return record
+
+
+def compile_function(fn: Callable, options: dict | None = None, name: str = "function",
+                     describe: Callable[..., str] | None = None) -> Callable:
+    """``torch.compile(fn, fullgraph=True, dynamic=False)``; every call that compiles (a first call, or a new
+    input signature) is timed into :data:`COMPILE_SECONDS` (under ``(name, n)``, the n-th compilation) and
+    logged. ``describe(*args)`` names the call in the log. Calls that do not compile cost two counter reads."""
+    configure_cache()
+    register_view_copy_decompositions()
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    compiled = torch.compile(fn, fullgraph=True, dynamic=False, options=dict(options or {}))
+    record = _recorder(name, describe)
 
     def call(*args):
         before = _graphs_compiled()
@@ -193,6 +198,19 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
 
     call.compiled = compiled
     return call
+
+
+def step_function(fn: Callable, name: str, describe: Callable[..., str] | None = None,
+                  static: Any = None) -> StepFunction:
+    """``fn(constants, *args)`` as a :class:`~motornet_fn.core.stepfunction.StepFunction` (a per-step function
+    of the object layer, compiled without per-call guards), its graphs saved on disk keyed by ``static``
+    (everything ``fn`` closes over that shapes its code; ``None``: not saved). Each graph built is timed
+    into :data:`COMPILE_SECONDS` and logged under ``name``."""
+    configure_cache()
+    register_view_copy_decompositions()
+    record = _recorder(name, lambda what: what)
+    return StepFunction(fn, name, describe, None if static is None else stepfunction.static_key(static),
+                        lambda what, seconds, loaded: record((what,), seconds, loaded))
 
 
 def warm(spec: EffectorSpec, params: EffectorParams, state: EffectorState, batch_ndim: int) -> None:
@@ -301,5 +319,5 @@ def clear_caches() -> None:
     COMPILE_SECONDS.clear()
 
 
-__all__ = ["rollout", "compiled_step", "compiled_env_step", "compile_function", "FlatLayout", "COMPILE_SECONDS",
+__all__ = ["rollout", "compiled_step", "compiled_env_step", "compile_function", "step_function", "FlatLayout", "COMPILE_SECONDS",
            "DEFAULT_OPTIONS", "available", "warm", "clear_caches", "timed_first_call", "configure_cache", "signature"]
