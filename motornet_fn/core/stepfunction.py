@@ -76,7 +76,7 @@ _TENSOR = "tensor"
 
 
 def flatten(tree: Any, tensors: list) -> Any:
-    """Append the tensor leaves of ``tree`` (tensors, tuples, lists, NamedTuples, other leaves) to
+    """Append the tensor leaves of ``tree`` (tensors, tuples, lists, NamedTuples, dicts, other leaves) to
     ``tensors``; return its structure: a hashable nested tuple holding the container types and the
     non-tensor leaves (so their values are part of the signature). Several times faster than
     ``torch.utils._pytree`` for the few leaves of a step's arguments."""
@@ -85,6 +85,8 @@ def flatten(tree: Any, tensors: list) -> Any:
         return _TENSOR
     if isinstance(tree, (tuple, list)):
         return (type(tree), tuple([flatten(x, tensors) for x in tree]))
+    if isinstance(tree, dict):
+        return (dict, (tuple(tree), tuple([flatten(x, tensors) for x in tree.values()])))
     return ("leaf", tree)
 
 
@@ -95,6 +97,9 @@ def unflatten(structure: Any, tensors) -> Any:
     kind, content = structure
     if kind == "leaf":
         return content
+    if kind is dict:
+        keys, values = content
+        return {k: unflatten(s, tensors) for k, s in zip(keys, values)}
     children = [unflatten(s, tensors) for s in content]
     if kind is tuple or kind is list:
         return kind(children)

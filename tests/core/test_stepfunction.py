@@ -35,13 +35,14 @@ def f64(*shape, grad=False):
 
 def test_flatten_round_trips_and_holds_non_tensor_leaves():
     x = torch.zeros(2)
-    tree = (x, [x, None, 1.5], Pair(x, None))
+    tree = (x, [x, None, 1.5], Pair(x, None), {"a": x, "b": 2})
     tensors = []
     structure = flatten(tree, tensors)
-    assert len(tensors) == 3 and hash(structure) is not None
-    assert flatten((x, [x, None, 2.5], Pair(x, None)), []) != structure  # values are part of it
+    assert len(tensors) == 4 and hash(structure) is not None
+    assert flatten((x, [x, None, 2.5], Pair(x, None), {"a": x, "b": 2}), []) != structure  # values are part of it
     back = unflatten(structure, iter(tensors))
     assert type(back[2]) is Pair and back[1][1:] == [None, 1.5] and back[0] is x
+    assert back[3]["a"] is x and back[3]["b"] == 2
 
 
 def test_values_and_float64_gradients_equal_the_eager_function():
