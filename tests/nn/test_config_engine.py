@@ -24,6 +24,8 @@ def test_bad_values_are_named():
             mn.effector.ReluPointMass24(compile=bad)
         with pytest.raises(ValueError, match="compile must be True, False or None"):
             mn.environment.RandomTargetReach(mn.effector.ReluPointMass24(), compile=bad)
+        with pytest.raises(ValueError, match="compile must be True, False or None"):
+            mn.policy.PolicyGRU(4, 8, 2, device="cpu", compile=bad)
 
 
 def test_compile_auto_is_decided_by_the_steps_left_to_train(capfd):
