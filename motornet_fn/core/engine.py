@@ -273,7 +273,9 @@ def run_episode(spec: EnvSpec, params: EnvParams, policy: Callable, h0: torch.Te
         fields: the :class:`Trace` fields to record (the others are None; recording less saves memory).
         scan: run the loop as a ``scan`` (what :mod:`motornet_fn.core.compiled` compiles).
         truncate_every: cut the gradient through the carry every this many steps (eager only).
-        unroll: steps per scan iteration (see :func:`iterate`).
+        unroll: steps per scan iteration (see :func:`iterate`). Under ``torch.compile`` in torch 2.13, unroll > 1
+            fails for the trainer's closed-loop episodes (Dynamo: "Input-to-input aliasing detected" among the
+            tensors it lifts into the scan body); open-loop rollouts take it.
         readout: ``h -> action`` of the policy (see :func:`closed_loop_body`); used only with unit
             perturbations in ``inputs``.
 
