@@ -191,7 +191,9 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
     def call(*args):
         before = _graphs_compiled()
         start = time.perf_counter()
-        out = compiled(*args)
+        # compile the backward with the forward (not lazily at the first backward), so the time logged is all of it
+        with torch._functorch.config.patch(force_non_lazy_backward_lowering=True):
+            out = compiled(*args)
         if _graphs_compiled() != before:
             record(args, time.perf_counter() - start)
         return out

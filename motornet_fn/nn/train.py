@@ -29,7 +29,7 @@ from motornet_fn.core.tasks import TASKS, get_task
 from motornet_fn.core.tree import tree_stack
 from motornet_fn.nn import losses as L
 from motornet_fn.nn.interrupts import finish_before_interrupt
-from motornet_fn.nn.objective import Batch, auto_compile, member_losses, noise_dim, policy_functions
+from motornet_fn.nn.objective import Batch, auto_compile, compile_options, member_losses, noise_dim, policy_functions
 from motornet_fn.nn.freeze import TRAIN_ONLY, trainable_names
 from motornet_fn.nn.policy_registry import POLICY_BUILDERS, build_policy
 from motornet_fn.nn.policy_registry import option_names as policy_option_names
@@ -282,6 +282,7 @@ class Trainer:
         self.log = TrainLog()
         self.compiling: bool | None = None  # resolved from config.compile on the first batch (see fit)
         self._compiled = None
+        self._remaining: int | None = None  # batches left when fit started (picks the compile options)
 
     # -------------------------------------------------------------------------------- building
     @property
@@ -394,7 +395,10 @@ class Trainer:
                                      self.ensemble, weights, buffers, batch, scan=True)
 
             shape = tuple(batch.obs.shape[:-1])
-            self._compiled = compile_function(run, None, "training episode", lambda *a: (
+            remaining = self._remaining if self._remaining is not None else self.config.n_batches - self.step
+            options, reason = compile_options(max(remaining, 1), self.n_steps)
+            log.info(reason)
+            self._compiled = compile_function(run, options, "training episode", lambda *a: (
                 f"training episode + loss ({self.config.task}, {self.config.effector}, batch {shape}, "
                 f"{self.n_steps} steps)"))
             warm(self.spec, self.params, batch.state.effector, batch.obs.ndim - 1)
@@ -402,9 +406,11 @@ class Trainer:
 
     def resolve_compile(self, remaining_batches: int | None = None) -> bool:
         """Whether batches run compiled: ``config.compile``, with "auto" decided (and logged) once per fit."""
+        c = self.config
+        if remaining_batches is not None:
+            self._remaining = remaining_batches
         if self.compiling is not None:
             return self.compiling
-        c = self.config
         if c.compile != "auto":
             self.compiling = bool(c.compile)
             return self.compiling

@@ -28,6 +28,14 @@ def test_bad_values_are_named():
             mn.policy.PolicyGRU(4, 8, 2, device="cpu", compile=bad)
 
 
+def test_the_cpp_loop_wrapper_is_chosen_by_the_steps_left_to_train():
+    from motornet_fn.nn.objective import CPP_WRAPPER_MIN_STEPS, compile_options
+
+    assert compile_options(CPP_WRAPPER_MIN_STEPS // 100, 100)[0] == {"cpp_wrapper": True}
+    options, reason = compile_options(CPP_WRAPPER_MIN_STEPS // 100 - 1, 100)
+    assert options == {} and "Python loop wrapper" in reason and str(CPP_WRAPPER_MIN_STEPS - 100) in reason
+
+
 def test_compile_auto_is_decided_by_the_steps_left_to_train(capfd):
     assert auto_compile(400, 100, []) == (True, auto_compile(400, 100, [])[1])
     assert auto_compile(399, 100, [])[0] is False and auto_compile(10**6, 100, ["truncated"])[0] is False
