@@ -3,6 +3,8 @@
 wrapper of :class:`motornet_fn.nn.modular.ModularGRUPolicy`."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -96,17 +98,13 @@ def _gru_readout_step(weights: tuple, x: torch.Tensor, h0: torch.Tensor) -> tupl
     return torch.sigmoid(h @ w_fc.T + b_fc), h[None]
 
 
-_GRU_STEP: list = []
-
-
+@lru_cache(maxsize=1)
 def compiled_gru_step():
     """The compiled :func:`_gru_readout_step` (one per process)."""
-    if not _GRU_STEP:
-        from motornet_fn.core.compiled import step_function
+    from motornet_fn.core.compiled import step_function
 
-        _GRU_STEP.append(step_function(_gru_readout_step, "PolicyGRU step", lambda w, x, h0: (
-            f"PolicyGRU step (input {x.shape[-1]}, hidden {h0.shape[-1]}, batch {x.shape[0]})"), "PolicyGRU"))
-    return _GRU_STEP[0]
+    return step_function(_gru_readout_step, "PolicyGRU step", lambda w, x, h0: (
+        f"PolicyGRU step (input {x.shape[-1]}, hidden {h0.shape[-1]}, batch {x.shape[0]})"), "PolicyGRU")
 
 
 class ModularPolicyGRU(ModularGRUPolicy):

@@ -160,15 +160,14 @@ def timed_first_call(name: str, fn: Callable, key: tuple, *args, describe: str |
     return out
 
 
-def _recorder(name: str, describe: Callable[..., str] | None = None) -> Callable:
-    """``record(args, seconds, loaded)``: time the n-th compilation of ``name`` into :data:`COMPILE_SECONDS`
-    (under ``(name, n)``) and log it, named by ``describe(*args)``."""
+def _recorder(name: str) -> Callable:
+    """``record(what, seconds, loaded=False)``: time the n-th compilation of ``name`` into
+    :data:`COMPILE_SECONDS` (under ``(name, n)``) and log it as ``what``."""
     compilations = [0]
 
-    def record(args: tuple, seconds: float, loaded: bool = False) -> None:
+    def record(what: str, seconds: float, loaded: bool = False) -> None:
         compilations[0] += 1
         COMPILE_SECONDS[(name, compilations[0])] = seconds
-        what = describe(*args) if describe is not None else name
         if loaded:
             log.info("loaded compiled %s from the cache in %.2f s", what, seconds)
         else:
@@ -186,7 +185,7 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
     register_view_copy_decompositions()
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     compiled = torch.compile(fn, fullgraph=True, dynamic=False, options=dict(options or {}))
-    record = _recorder(name, describe)
+    record = _recorder(name)
 
     def call(*args):
         before = _graphs_compiled()
@@ -195,7 +194,7 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
         with torch._functorch.config.patch(force_non_lazy_backward_lowering=True):
             out = compiled(*args)
         if _graphs_compiled() != before:
-            record(args, time.perf_counter() - start)
+            record(describe(*args) if describe is not None else name, time.perf_counter() - start)
         return out
 
     call.compiled = compiled
@@ -210,9 +209,8 @@ def step_function(fn: Callable, name: str, describe: Callable[..., str] | None =
     into :data:`COMPILE_SECONDS` and logged under ``name``."""
     configure_cache()
     register_view_copy_decompositions()
-    record = _recorder(name, lambda what: what)
     return StepFunction(fn, name, describe, None if static is None else stepfunction.static_key(static),
-                        lambda what, seconds, loaded: record((what,), seconds, loaded))
+                        _recorder(name))
 
 
 def warm(spec: EffectorSpec, params: EffectorParams, state: EffectorState, batch_ndim: int) -> None:

@@ -33,8 +33,6 @@ from typing import Any, Callable
 
 import torch
 
-from motornet_fn.core.tree import tree_flatten, tree_unflatten
-
 log = logging.getLogger("motornet_fn.compile")
 
 #: inductor options of the per-step graphs (a C++ wrapper: ~30 us less per call than the Python one)
@@ -111,11 +109,10 @@ class _Constants:
 
     def __init__(self, tree: Any):
         self.tree = tree
-        leaves, structure = tree_flatten(tree)
-        self.tensors = [x for x in leaves if isinstance(x, torch.Tensor)]
-        self.structure = structure
-        self.others = [(i, x) for i, x in enumerate(leaves) if not isinstance(x, torch.Tensor)]
-        self.key = (repr(structure), repr(self.others), tuple(_meta(t) for t in self.tensors))
+        self.tensors: list = []
+        self.structure = flatten(tree, self.tensors)
+        # the repr (hashed once, as a string) holds the containers and non-tensor values, arrays included
+        self.key = (repr(self.structure), tuple(_meta(t) for t in self.tensors))
 
     def holds(self, tree: Any) -> bool:
         """Whether ``tree`` is the flattened object, or a plain tuple of the very same objects."""
@@ -125,25 +122,13 @@ class _Constants:
         return (type(tree) is tuple and type(mine) is tuple and len(tree) == len(mine)
                 and all(a is b for a, b in zip(tree, mine)))
 
-    def rebuild(self, tensors) -> Any:
-        """The constants pytree with ``tensors`` as its tensor leaves (used while tracing)."""
-        leaves = [None] * (len(self.tensors) + len(self.others))
-        for i, x in self.others:
-            leaves[i] = x
-        fixed = {i for i, _ in self.others}
-        it = iter(tensors)
-        for i in range(len(leaves)):
-            if i not in fixed:
-                leaves[i] = next(it)
-        return tree_unflatten(leaves, self.structure)
-
 
 class _Program:
     """The compiled forward of one signature and its backwards (one per gradient mask)."""
 
     def __init__(self, owner: "StepFunction", key: tuple, constants: _Constants, arg_tensors: list,
-                 arg_structure: Any):
-        self.owner, self.key = owner, key
+                 arg_structure: Any, what: str):
+        self.owner, self.key, self.what = owner, key, what
         self.backwards: dict[tuple, Callable] = {}
         self.inputs = [*constants.tensors, *arg_tensors]
         self.n_inputs = len(self.inputs)
@@ -151,7 +136,7 @@ class _Program:
         structure: list = []
 
         def flat(*tensors):
-            const = constants.rebuild(tensors[:n_const])
+            const = unflatten(constants.structure, iter(tensors[:n_const]))
             args = unflatten(arg_structure, iter(tensors[n_const:]))
             leaves: list = []
             structure[:] = [flatten(fn(const, *args), leaves)]
@@ -164,7 +149,7 @@ class _Program:
         self.structure = structure[0]
         self.differentiable = tuple(o.is_floating_point() or o.is_complex() for o in outputs)
         self.out_meta = [(o.shape, o.dtype, o.device, torch.empty(o.shape).stride()) for o in outputs]
-        self.forward = owner._compile(flat, example, "forward", key)
+        self.forward = owner._compile(flat, example, "forward", key, what)
         # outputs that share storage with others (inductor aliases) must not be views, or an in-place edit
         # of one (MotorNet users perturb states in place) would fail in grad mode
         with torch.no_grad():
@@ -207,7 +192,7 @@ class _Program:
         example = [t.detach() for t in self.inputs]
         example += [torch.zeros(self.out_meta[i][0], dtype=self.out_meta[i][1], device=self.out_meta[i][2])
                     for i in differentiable]  # contiguous cotangents
-        return self.owner._compile(vjp, example, "backward", (self.key, mask))
+        return self.owner._compile(vjp, example, "backward", (self.key, mask), self.what)
 
 
 class _Step(torch.autograd.Function):
@@ -256,7 +241,6 @@ class StepFunction:
         self.on_compile = on_compile
         self.programs: dict[tuple, _Program] = {}
         self._constants: _Constants | None = None
-        self._what = name
 
     def __call__(self, constants: Any, *args: Any) -> Any:
         c = self._constants
@@ -267,13 +251,13 @@ class StepFunction:
         key = (c.key, arg_structure, tuple([_meta(t) for t in arg_tensors]))
         program = self.programs.get(key)
         if program is None:
-            self._what = self.describe(constants, *args) if self.describe is not None else self.name
-            program = self.programs[key] = _Program(self, key, c, arg_tensors, arg_structure)
+            what = self.describe(constants, *args) if self.describe is not None else self.name
+            program = self.programs[key] = _Program(self, key, c, arg_tensors, arg_structure, what)
         tensors = [*c.tensors, *arg_tensors]
         out = _Step.apply(program, *tensors) if torch.is_grad_enabled() else program.run(tensors)
         return unflatten(program.structure, iter(out))
 
-    def _compile(self, fn: Callable, example: list, part: str, key: Any) -> Callable:
+    def _compile(self, fn: Callable, example: list, part: str, key: Any, what: str) -> Callable:
         """Trace ``fn`` (or replay its saved graph, which is faster) and compile it with inductor."""
         start = time.perf_counter()
         path = None
@@ -296,7 +280,7 @@ class StepFunction:
                 _save(data, path)
         compiled = torch._inductor.compile(graph, list(example), options=dict(OPTIONS))
         if self.on_compile is not None:
-            self.on_compile(f"{self._what}, {part}", time.perf_counter() - start, loaded)
+            self.on_compile(f"{what}, {part}", time.perf_counter() - start, loaded)
         return compiled
 
 
