@@ -133,6 +133,10 @@ def register_view_copy_decompositions() -> None:
                    (aten.split_copy.Tensor, split_copy), (aten.split_with_sizes_copy.default, split_with_sizes_copy)):
         if op not in table:
             torch._decomp.register_decomposition(op, table)(fn)
+    # inductor caches a copy of the table on its first compilation (fast_random_decomps); without this, a
+    # compilation before the first call here (a StepFunction, the user's own torch.compile) kept the stale
+    # copy, and a later scan lowering failed with "both a fallback and a decomp for same op"
+    inductor_decomposition.fast_random_decomps.cache_clear()
     _DECOMPOSED = True
 
 

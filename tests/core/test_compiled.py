@@ -8,6 +8,8 @@ layout and cache helpers are checked without compiling.
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -218,3 +220,19 @@ def test_sensitive_step_compiled_equals_plain(name):
             got_arrays = state_arrays(spec, params, got)
             for key in STATE_KEYS:
                 assert tol_units(got_arrays[key], arrays[key][1:]) <= 5.0, key
+
+
+def test_view_copy_decompositions_reach_inductor_after_an_earlier_compilation():
+    """inductor caches its decomposition table on first use; registering ours later must still take effect (a
+    fresh process: the registration is once per process)."""
+    code = (
+        "import torch\n"
+        "from torch._inductor.decomposition import fast_random_decomps, select_decomp_table\n"
+        "fast_random_decomps()  # what any earlier compilation does\n"
+        "from motornet_fn.core import compiled\n"
+        "compiled.register_view_copy_decompositions()\n"
+        "ops = (torch.ops.aten.select_copy.int, torch.ops.aten.slice_copy.Tensor, torch.ops.aten.split_copy.Tensor)\n"
+        "assert all(op in select_decomp_table() for op in ops)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
