@@ -1,0 +1,73 @@
+"""Inductor's one-time C++ toolchain set-up, started in a background thread.
+
+Before it generates its first CPU kernel, inductor (torch 2.13) does two things once per cache, in the
+thread that compiles, and waits for them:
+
+* it compiles and loads a probe program per vector instruction set the CPU advertises (AVX-512, AVX2, ...)
+  to pick the one to generate code for (about 6 s on a 2-core machine with a cold cache);
+* it builds a precompiled header of its kernel prelude (``cpp_prefix.h``; about 5.5 s, once per machine).
+
+Both are independent of the function being compiled, so :func:`start_warmup` runs them on another core
+while Dynamo and AOTAutograd trace (about 10 s for the trainer's episode), using inductor's own functions
+with the same arguments. The compiling thread then finds their results on disk (each step is guarded by
+inductor's file locks, so a step the warm-up has not finished is waited for, never done twice at once).
+The generated code is unchanged: this only moves work earlier.
+
+:func:`~motornet_fn.core.compiled.compile_function` starts it for Python-wrapper compilations (the
+trainer's episode in runs shorter than ``nn.objective.CPP_WRAPPER_MIN_STEPS``; the main job's first batch
+went from 33.8 to 24.5 s). C++-wrapper compilations (rollouts, long training runs, the object layer's
+steps) use other precompiled headers, and the object layer's steps are traced in about a second, leaving
+nothing to overlap: there the warm-up only competed for the second core (MotorNet's tutorial loop, first
+batch 29.0 s with it against 25.6 s without), so they do without it.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+
+log = logging.getLogger("motornet_fn.compile")
+
+#: a kernel with the calling convention of inductor's Python-bound CPU kernels; building it builds the header
+_PROBE_KERNEL = 'extern "C" void kernel(float* out_ptr0) { out_ptr0[0] = 1.0f; }\n'
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+#: what the warm-up did: {"seconds": float, "error": str | None}, filled in when it ends
+RESULT: dict = {}
+
+
+def _warm_up() -> None:
+    from torch._inductor import cpu_vec_isa
+    from torch._inductor.codecache import CppPythonBindingsCodeCache
+
+    start = time.perf_counter()
+    error = None
+    try:
+        cpu_vec_isa.valid_vec_isa_list()
+        CppPythonBindingsCodeCache.load_pybinding(["float*"], _PROBE_KERNEL, device_type="cpu", num_outputs=0)
+    except Exception as exc:  # the compiling thread repeats both steps and reports a real failure itself
+        error = f"{type(exc).__name__}: {exc}"
+        log.debug("toolchain warm-up failed (%s); inductor will set itself up when it compiles", error)
+    RESULT.update(seconds=time.perf_counter() - start, error=error)
+
+
+def start_warmup() -> threading.Thread:
+    """Start the warm-up once per process (later calls return the same thread). Call it after the compile
+    cache directory is configured (the probes are written there)."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            # imported here, not in the thread: two threads importing one package can deadlock
+            import torch._inductor.codecache  # noqa: F401
+            import torch._inductor.cpu_vec_isa  # noqa: F401
+
+            _thread = threading.Thread(target=_warm_up, name="motornet_fn-toolchain-warmup", daemon=True)
+            _thread.start()
+            # a process that ends mid-build waits for the compiler, so no half-written file is left behind
+            atexit.register(_thread.join)
+        return _thread
+
+
+__all__ = ["start_warmup", "RESULT"]
