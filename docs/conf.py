@@ -83,7 +83,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(.*\.)?_.*"),  # private names (bases such as RecordedModule, helpers): not documented by design
     # external types in signatures (torch.Tensor, numpy.ndarray, pathlib.Path, ...)
-    (r"py:.*", r"(torch|numpy|np|pathlib|matplotlib|contextlib|argparse|gymnasium)(\..*)?"),
+    (r"py:.*", r"(torch|numpy|np|pathlib|matplotlib|contextlib|argparse|gymnasium|threading)(\..*)?"),
 ]
 
 # -------------------------------------------------------------------------------------- linkcheck
