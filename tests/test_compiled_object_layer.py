@@ -76,8 +76,7 @@ def episode(make_env, compile_, steps=14, perturb=False):
 ENVS = {
     "centre-out, curl field": lambda c: CentreOutReach(arm(), curl_gain=8.0, compile=c),
     "delayed reach, go cue and catch trials": lambda c: DelayedReach(arm(), catch_prob=0.5, compile=c),
-}  # the point-mass tutorial environment: the three-process test below; the effector step under a user's
-#   subclass: tests/test_user_environment.py (against MotorNet's numbers)
+}  # the point-mass tutorial environment: the three-process test below
 
 
 @pytest.mark.parametrize("name", list(ENVS))
@@ -96,6 +95,24 @@ def test_in_place_perturbations_of_compiled_states_keep_values_and_gradients():
     torch.testing.assert_close(g_fast, g_eager, rtol=1e-3, atol=1e-3)
     unperturbed, _ = episode(make, True)
     assert not torch.allclose(unperturbed, fast)  # the push took effect
+
+
+def test_compiled_effector_step_equals_eager():
+    """The effector's own compiled step (what a user's Environment subclass calls), with an endpoint load:
+    fingertip values and their gradients with respect to the actions equal eager ones."""
+    outs = []
+    for compile_ in (False, True):
+        effector = mn.effector.RigidTendonArm26(mn.muscle.RigidTendonHillMuscle(), compile=compile_)
+        effector.reset(options={"batch_size": 5, "joint_state": torch.tensor([[0.6, 1.4, 0.0, 0.0]]).expand(5, 4)})
+        actions = torch.full((10, 5, 6), 0.3, requires_grad=True)
+        tips = []
+        for a in actions:
+            effector.step(a, endpoint_load=torch.tensor([[1.0, -2.0]]))
+            tips.append(effector.states["cartesian"])
+        tips = torch.stack(tips)
+        outs.append((tips.detach(), torch.autograd.grad(tips.sum(), actions)[0]))
+    torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(outs[1][1], outs[0][1], rtol=1e-4, atol=1e-5)
 
 
 SCRIPT = """
