@@ -13,6 +13,7 @@ Eager and scanned runs of a body give the same numbers (the scan is the same bod
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -22,9 +23,9 @@ from motornet_fn.core import effector as eff
 from motornet_fn.core import env as environment
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
 from motornet_fn.core.env import EnvParams, EnvSpec, EnvState, StepDraws
-from motornet_fn.core.packing import FlatLayout
+from motornet_fn.core.packing import ConstantLayout, FlatLayout
 from motornet_fn.core.tasks import goal_at
-from motornet_fn.core.tree import tree_detach, tree_flatten, tree_map, tree_stack, tree_unflatten
+from motornet_fn.core.tree import tree_detach, tree_flatten, tree_leaves, tree_map, tree_stack, tree_unflatten
 from motornet_fn.core.types import EffectorState, Loads
 
 try:  # a prototype API in torch >= 2.5
@@ -41,11 +42,12 @@ def scan_available() -> bool:
 # ------------------------------------------------------------------------------------ the loop
 def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_steps: int, *, scan: bool = False,
             batch_shape: tuple | None = None, record_example: Any = None,
-            truncate_every: int | None = None, unroll: int = 1) -> tuple[Any, Any]:
+            truncate_every: int | None = None, unroll: int = 1, constants: Any = None) -> tuple[Any, Any]:
     """Run ``body`` for ``n_steps`` steps.
 
     Args:
-        body: ``(carry, x) -> (carry, record)``; ``x`` is the step-t slice of ``xs``.
+        body: ``(carry, x) -> (carry, record)``, or with ``constants`` ``(carry, x, constants) -> (carry,
+            record)``; ``x`` is the step-t slice of ``xs``.
         xs: a pytree whose leaves have a leading time dim of ``n_steps`` (None leaves are absent inputs).
         scan: run as a ``scan`` (for ``torch.compile``) instead of a Python loop.
         batch_shape: the leading batch dims shared by every carry and record leaf (``scan`` only: the
@@ -56,6 +58,13 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         unroll: steps per scan iteration (``scan`` only): each iteration runs ``unroll`` copies of the body,
             sharing the per-iteration cost of the compiled loop (allocations, dispatch) at the price of a
             graph ``unroll`` times larger to compile; the last ``n_steps % unroll`` steps run after the scan.
+        constants: a pytree of tensors every step reads and none changes (parameters, constant loads),
+            passed to ``body`` as its third argument. A no-grad ``scan`` takes those that need no gradient
+            into its loop packed into one tensor (:class:`~motornet_fn.core.packing.ConstantLayout`) instead of
+            one loop input per tensor (each costs a tensor handle per step): no-grad compiled Arm26 rollouts
+            ran 1.81 -> 1.47 ms (B = 1) and 2.37 -> 1.94 ms (B = 32). Where autograd records (an input
+            requires grad), the body closes over them as they are: packed, a 100-step Arm26 rollout +
+            backward measured 12.3 against 9.7 ms, and the trainer's episode 29-31 against 26-28 ms.
 
     Returns:
         (final carry, records with a leading time dim of ``n_steps``).
@@ -75,6 +84,9 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
             out[i] = value
         return tree_unflatten(out, structure)
 
+    if constants is not None and (not scan or _records_gradient(carry, xs, constants)):
+        body = functools.partial(_with_constants, body, constants)
+        constants = None
     if not scan:
         records = []
         for t in range(n_steps):
@@ -89,6 +101,13 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         raise ValueError(f"truncate_every={truncate_every!r} needs the eager loop (scan=False)")
     carry_layout = FlatLayout.of(carry, len(batch_shape))
     record_layout = FlatLayout.of(record_example, len(batch_shape))
+    if constants is not None:
+        constant_layout = ConstantLayout.of(constants)
+        flat_constants, other_constants = constant_layout.pack(constants)
+        step_body = body
+
+        def body(carry, x):  # the scan lifts the one packed tensor into its loop, unpacked (views) inside
+            return step_body(carry, x, constant_layout.unpack(flat_constants, other_constants))
 
     def packed_body(packed, x):
         new, record = body(carry_layout.unpack(packed, batch_shape), rebuild(x))
@@ -123,6 +142,16 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
     if tail:
         ys = torch.cat([ys, torch.stack(tail)], dim=0)
     return carry_layout.unpack(packed, batch_shape), record_layout.unpack(ys, (n_steps, *batch_shape))
+
+
+def _with_constants(body: Callable, constants: Any, carry: Any, x: Any) -> tuple[Any, Any]:
+    return body(carry, x, constants)
+
+
+def _records_gradient(*trees: Any) -> bool:
+    """Whether autograd records through a loop over these inputs (a trace-time fact under ``torch.compile``)."""
+    return torch.is_grad_enabled() and any(isinstance(leaf, torch.Tensor) and leaf.requires_grad
+                                           for tree in trees for leaf in tree_leaves(tree))
 
 
 # ------------------------------------------------------------------------------------ closed loop
@@ -353,9 +382,16 @@ def open_loop_body(spec: EffectorSpec, params: EffectorParams, loads: Loads | No
             step (its per-step force schedules enter through the inputs' loads).
         record: ``"state"`` (the new state), None (nothing), or ``state -> pytree``.
     """
+    step = _open_loop_step(spec, record)
+    return lambda state, x: step(state, x, (params, loads, intervention))
+
+
+def _open_loop_step(spec: EffectorSpec, record: Callable | str | None) -> Callable:
+    """:func:`open_loop_body` as ``(state, x, (params, loads, intervention)) -> (state, record)``."""
     from motornet_fn.core.interventions import field_force
 
-    def body(state: EffectorState, x: OpenLoopInputs):
+    def body(state: EffectorState, x: OpenLoopInputs, constants):
+        params, loads, intervention = constants
         step_loads = loads if x.loads is None else x.loads
         if intervention is not None:
             force = field_force(spec, params, state, intervention)
@@ -395,17 +431,15 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
             add = (lambda a, b: a + b) if time_varying_loads else (lambda a, b: a + b.unsqueeze(0))
             schedule = Loads(add(schedule.endpoint, loads.endpoint), add(schedule.joint, loads.joint))
         loads, time_varying_loads = schedule, True
-    if scan and loads is not None and not time_varying_loads:  # scan carries packed (*batch, n) tensors
-        loads = tree_map(lambda x: x.expand(*batch_shape, *x.shape[x.ndim - 1:]).contiguous(), loads)
     xs = OpenLoopInputs(actions, loads if time_varying_loads else None)
-    body = open_loop_body(spec, params, None if time_varying_loads else loads, intervention, record)
+    constants = (params, None if time_varying_loads else loads, intervention)
     example = None
     if scan:
         example = state if record == "state" else (None if record is None else record(state))
         example = actions.new_zeros(batch_shape) if record is None else example
         state = _broadcast_state(state, batch_shape)
-    final, records = iterate(body, state, xs, n_steps, scan=scan, batch_shape=batch_shape, record_example=example,
-                             unroll=unroll)
+    final, records = iterate(_open_loop_step(spec, record), state, xs, n_steps, scan=scan, batch_shape=batch_shape,
+                             record_example=example, unroll=unroll, constants=constants)
     if record is None:
         return check_rollout_output(final, record)
     first = state if record == "state" else record(state)

@@ -40,10 +40,57 @@ class FlatLayout(NamedTuple):
     def pack(self, tree: Any, batch_shape: tuple) -> torch.Tensor:
         """``(*batch, n)``: the leaves concatenated on the last dim (always a copy)."""
         leaves = tree_leaves(tree)
-        return torch.cat([leaf.expand(*batch_shape, *t).reshape(*batch_shape, s)
+        return torch.cat([leaf.expand((*batch_shape, *t)).reshape((*batch_shape, s))
                           for leaf, t, s in zip(leaves, self.trailing, self.sizes)], dim=-1)
 
     def unpack(self, flat: torch.Tensor, batch_shape: tuple) -> Any:
         """Inverse of :meth:`pack` for ``flat`` ``(*batch, n)`` (views where possible)."""
         parts = torch.split(flat, self.sizes, dim=-1)
-        return tree_unflatten([p.reshape(*batch_shape, *t) for p, t in zip(parts, self.trailing)], self.treespec)
+        return tree_unflatten([p.reshape((*batch_shape, *t)) for p, t in zip(parts, self.trailing)], self.treespec)
+
+
+class ConstantLayout(NamedTuple):
+    """How the tensors a loop body reads but does not carry (parameters, weights) pack into few flat tensors.
+
+    A compiled ``scan`` passes every tensor its body closes over to each iteration as a separate input, at a
+    handle's cost per tensor per step. Packed, the floating leaves of the common dtype that do not require
+    grad travel as one 1-D tensor. Leaves that require grad travel as they are: packed, their gradient
+    would be gathered into one tensor at every step of the backward loop (measured slower on the
+    trainer's episode than one accumulator per weight), and packed with the others they would make
+    autograd differentiate through every constant. So do other leaves (integer masks, other dtypes,
+    non-tensors).
+
+    Attributes:
+        treespec: the pytree structure.
+        packed: per leaf, whether it is packed.
+        shapes: per leaf, its shape.
+    """
+
+    treespec: Any
+    packed: tuple
+    shapes: tuple
+
+    @classmethod
+    def of(cls, tree: Any) -> "ConstantLayout":
+        leaves, treespec = tree_flatten(tree)
+        floats = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor) and leaf.is_floating_point()]
+        dtype, device = (floats[0].dtype, floats[0].device) if floats else (None, None)
+        packed = tuple(isinstance(leaf, torch.Tensor) and leaf.dtype == dtype and leaf.device == device
+                       and not leaf.requires_grad for leaf in leaves)
+        shapes = tuple(tuple(leaf.shape) if p else None for leaf, p in zip(leaves, packed))
+        return cls(treespec, packed, shapes)
+
+    def pack(self, tree: Any) -> tuple[torch.Tensor | None, tuple]:
+        """``(flat, rest)``: the packed leaves concatenated into one (n,) tensor (None if there are none), and
+        the other leaves, in order."""
+        leaves = tree_leaves(tree)
+        parts = [leaf.reshape(-1) for leaf, p in zip(leaves, self.packed) if p]
+        return (torch.cat(parts) if parts else None), tuple(leaf for leaf, p in zip(leaves, self.packed) if not p)
+
+    def unpack(self, flat: torch.Tensor | None, rest: tuple) -> Any:
+        """Inverse of :meth:`pack` (the packed leaves are views of ``flat``)."""
+        sizes = [math.prod(shape) for shape in self.shapes if shape is not None]
+        parts = iter(torch.split(flat, sizes) if sizes else ())
+        others = iter(rest)
+        leaves = [next(parts).reshape(shape) if p else next(others) for p, shape in zip(self.packed, self.shapes)]
+        return tree_unflatten(leaves, self.treespec)
