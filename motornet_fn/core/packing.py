@@ -54,11 +54,9 @@ class ConstantLayout(NamedTuple):
 
     A compiled ``scan`` passes every tensor its body closes over to each iteration as a separate input, at a
     handle's cost per tensor per step. Packed, the floating leaves of the common dtype that do not require
-    grad travel as one 1-D tensor. Leaves that require grad travel as they are: packed, their gradient
-    would be gathered into one tensor at every step of the backward loop (measured slower on the
-    trainer's episode than one accumulator per weight), and packed with the others they would make
-    autograd differentiate through every constant. So do other leaves (integer masks, other dtypes,
-    non-tensors).
+    grad travel as one 1-D tensor. Leaves that require grad travel as they are (packed with the others,
+    they would make autograd differentiate through every constant; packed apart, the trainer's episode
+    measured slower), and so do other leaves (integer masks, other dtypes, non-tensors).
 
     Attributes:
         treespec: the pytree structure.
