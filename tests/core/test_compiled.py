@@ -248,3 +248,12 @@ def test_view_copy_decompositions_reach_inductor_after_an_earlier_compilation():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_compile_function_turns_off_inductors_per_step_checks_unless_asked(monkeypatch):
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: seen.append(kw["options"]) or fn)
+    compiled.compile_function(lambda x: x + 1, {"cpp_wrapper": True})
+    compiled.compile_function(lambda x: x + 1, {"size_asserts": True})
+    assert seen[0] == {"size_asserts": False, "scalar_asserts": False, "cpp_wrapper": True}
+    assert seen[1] == {"size_asserts": True, "scalar_asserts": False}
