@@ -13,7 +13,6 @@ Eager and scanned runs of a body give the same numbers (the scan is the same bod
 """
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -23,7 +22,7 @@ from motornet_fn.core import effector as eff
 from motornet_fn.core import env as environment
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
 from motornet_fn.core.env import EnvParams, EnvSpec, EnvState, StepDraws
-from motornet_fn.core.packing import ConstantLayout, FlatLayout
+from motornet_fn.core.packing import ConstantLayout, FlatLayout, materialise
 from motornet_fn.core.tasks import goal_at
 from motornet_fn.core.tree import tree_detach, tree_flatten, tree_leaves, tree_map, tree_stack, tree_unflatten
 from motornet_fn.core.types import EffectorState, Loads
@@ -84,9 +83,17 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
             out[i] = value
         return tree_unflatten(out, structure)
 
-    if constants is not None and (not scan or _records_gradient(carry, xs, constants)):
-        body = functools.partial(_with_constants, body, constants)
-        constants = None
+    if constants is not None:
+        step_body, step_constants = body, (lambda: constants)
+        if scan and not _records_gradient(carry, xs, constants):
+            # the scan lifts the one packed tensor into its loop, unpacked (views) inside
+            layout = ConstantLayout.of(constants)
+            flat, rest = layout.pack(constants)
+            step_constants = lambda: layout.unpack(flat, rest)  # noqa: E731
+
+        def body(carry, x):
+            return step_body(carry, x, step_constants())
+
     if not scan:
         records = []
         for t in range(n_steps):
@@ -101,13 +108,6 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         raise ValueError(f"truncate_every={truncate_every!r} needs the eager loop (scan=False)")
     carry_layout = FlatLayout.of(carry, len(batch_shape))
     record_layout = FlatLayout.of(record_example, len(batch_shape))
-    if constants is not None:
-        constant_layout = ConstantLayout.of(constants)
-        flat_constants, other_constants = constant_layout.pack(constants)
-        step_body = body
-
-        def body(carry, x):  # the scan lifts the one packed tensor into its loop, unpacked (views) inside
-            return step_body(carry, x, constant_layout.unpack(flat_constants, other_constants))
 
     def packed_body(packed, x):
         new, record = body(carry_layout.unpack(packed, batch_shape), rebuild(x))
@@ -142,10 +142,6 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
     if tail:
         ys = torch.cat([ys, torch.stack(tail)], dim=0)
     return carry_layout.unpack(packed, batch_shape), record_layout.unpack(ys, (n_steps, *batch_shape))
-
-
-def _with_constants(body: Callable, constants: Any, carry: Any, x: Any) -> tuple[Any, Any]:
-    return body(carry, x, constants)
 
 
 def _records_gradient(*trees: Any) -> bool:
@@ -437,7 +433,7 @@ def rollout(spec: EffectorSpec, params: EffectorParams, state: EffectorState, ac
     if scan:
         example = state if record == "state" else (None if record is None else record(state))
         example = actions.new_zeros(batch_shape) if record is None else example
-        state = _broadcast_state(state, batch_shape)
+        state = materialise(state, batch_shape)  # a scan carries one packed (*batch, n) tensor
     final, records = iterate(_open_loop_step(spec, record), state, xs, n_steps, scan=scan, batch_shape=batch_shape,
                              record_example=example, unroll=unroll, constants=constants)
     if record is None:
@@ -471,12 +467,6 @@ def check_rollout_output(out: Any, record: Callable | str | None) -> Any:
         checks.raise_non_finite(out, "state" if record in ("state", None) else "record",
                                 time_axis=None if record is None else 0, where="rollout: ")
     return out
-
-
-def _broadcast_state(state: Any, batch_shape: tuple) -> Any:
-    """Every leaf materialised with the full batch dims (a scan carries one packed (*batch, n) tensor)."""
-    layout = FlatLayout.of(state, len(batch_shape))
-    return layout.unpack(layout.pack(state, batch_shape), batch_shape)
 
 
 __all__ = ["iterate", "scan_available", "Trace", "TRACE_FIELDS", "STATE_FIELDS", "check_fields", "LoopCarry",

@@ -68,12 +68,14 @@ def test_flat_layout_round_trip():  # the packing of the compiled engine's carry
 
 
 def test_rollout_inputs_are_copied_only_where_a_leaf_is_a_broadcast_view():
+    from motornet_fn.core.packing import materialise
+
     spec, params = core.rigid_tendon_arm26()
     state = core.initial_state(spec, params, core.JointState(torch.rand(3, 2), torch.rand(3, 2)))
-    assert compiled._materialised(state, (3,)) is not state  # some leaves are expanded views
-    full = compiled._materialised(state, (3,))
+    assert materialise(state, (3,)) is not state  # some leaves are expanded views
+    full = materialise(state, (3,))
     dense = core.tree.tree_map(lambda x: x.clone(), full)
-    assert compiled._materialised(dense, (3,)) is dense
+    assert materialise(dense, (3,)) is dense
     for a, b in zip(core.tree.tree_leaves(state), core.tree.tree_leaves(full)):
         assert b.shape[0] == 3 and 0 not in b.stride()
         torch.testing.assert_close(b, a.expand_as(b), rtol=0, atol=0)
