@@ -35,7 +35,7 @@ import torch
 from motornet_fn.core import checks, engine
 from motornet_fn.core import effector as eff
 from motornet_fn.core import env as environment
-from motornet_fn.core import stepfunction, toolchain
+from motornet_fn.core import scan_shapes, stepfunction, toolchain
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
 from motornet_fn.core.packing import FlatLayout, materialise
 from motornet_fn.core.stepfunction import StepFunction
@@ -194,6 +194,7 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
     logged. ``describe(*args)`` names the call in the log. Calls that do not compile cost two counter reads."""
     configure_cache()
     register_view_copy_decompositions()
+    scan_shapes.install()  # Dynamo's and AOTAutograd's shape passes skip the scan's backward partition
     if not (options or {}).get("cpp_wrapper"):
         toolchain.start_warmup()  # its header is the Python wrapper's (see motornet_fn.core.toolchain)
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
