@@ -195,8 +195,8 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
     configure_cache()
     register_view_copy_decompositions()
     scan_shapes.install()  # Dynamo's and AOTAutograd's shape passes skip the scan's backward partition
-    if not (options or {}).get("cpp_wrapper"):
-        toolchain.start_warmup()  # its header is the Python wrapper's (see motornet_fn.core.toolchain)
+    # the instruction-set probes always; the header is the Python wrapper's (see motornet_fn.core.toolchain)
+    toolchain.start_warmup(header=not (options or {}).get("cpp_wrapper"))
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     compiled = torch.compile(fn, fullgraph=True, dynamic=False, options={**UNCHECKED_OPTIONS, **(options or {})})
     record = _recorder(name)

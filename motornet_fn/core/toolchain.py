@@ -13,12 +13,13 @@ with the same arguments. The compiling thread then finds their results on disk (
 inductor's file locks, so a step the warm-up has not finished is waited for, never done twice at once).
 The generated code is unchanged: this only moves work earlier.
 
-:func:`~motornet_fn.core.compiled.compile_function` starts it for Python-wrapper compilations (the
-trainer's episode in runs shorter than ``nn.objective.CPP_WRAPPER_MIN_STEPS``; the main job's first batch
-went from 33.8 to 24.5 s). C++-wrapper compilations (rollouts, long training runs, the object layer's
-steps) use other precompiled headers, and the object layer's steps are traced in about a second, leaving
-nothing to overlap: there the warm-up only competed for the second core (MotorNet's tutorial loop, first
-batch 29.0 s with it against 25.6 s without), so they do without it.
+:func:`~motornet_fn.core.compiled.compile_function` starts it for every compilation. Python-wrapper ones (the
+trainer's episode in runs shorter than ``nn.objective.CPP_WRAPPER_MIN_STEPS``) get both steps: the main job's
+first batch went from 33.8 to 24.5 s. C++-wrapper ones (rollouts, long training runs) use another precompiled
+header, so they get the probes only: a first Arm26 rollout traces for about 4 s before it needs them, and with a
+cold cache it went from 13.3 to 9.8 s. The object layer's steps (:mod:`motornet_fn.core.stepfunction`) are
+traced in about a second, leaving nothing to overlap: there the warm-up only competed for the second core
+(MotorNet's tutorial loop, first batch 29.0 s with it against 25.6 s without), so they do without it.
 """
 from __future__ import annotations
 
@@ -33,41 +34,62 @@ log = logging.getLogger("motornet_fn.compile")
 _PROBE_KERNEL = 'extern "C" void kernel(float* out_ptr0) { out_ptr0[0] = 1.0f; }\n'
 
 _lock = threading.Lock()
-_thread: threading.Thread | None = None
-#: what the warm-up did: {"seconds": float, "error": str | None}, filled in when it ends
+#: the warm-up threads started: {"isa": thread probing instruction sets, "header": thread building the header}
+_threads: dict[str, threading.Thread] = {}
+#: what the warm-up did: {"seconds": float, "error": str | None}, filled in when its last step ends
 RESULT: dict = {}
 
 
-def _warm_up() -> None:
-    from torch._inductor import cpu_vec_isa
-    from torch._inductor.codecache import CppPythonBindingsCodeCache
-
+def _run(step, after: threading.Thread | None = None) -> None:
+    if after is not None:
+        after.join()
     start = time.perf_counter()
     error = None
     try:
-        cpu_vec_isa.valid_vec_isa_list()
-        CppPythonBindingsCodeCache.load_pybinding(["float*"], _PROBE_KERNEL, device_type="cpu", num_outputs=0)
-    except Exception as exc:  # the compiling thread repeats both steps and reports a real failure itself
+        step()
+    except Exception as exc:  # the compiling thread repeats the step and reports a real failure itself
         error = f"{type(exc).__name__}: {exc}"
         log.debug("toolchain warm-up failed (%s); inductor will set itself up when it compiles", error)
-    RESULT.update(seconds=time.perf_counter() - start, error=error)
+    RESULT.update(seconds=RESULT.get("seconds", 0.0) + time.perf_counter() - start,
+                  error=RESULT.get("error") or error)
 
 
-def start_warmup() -> threading.Thread:
-    """Start the warm-up once per process (later calls return the same thread). Call it after the compile
-    cache directory is configured (the probes are written there)."""
-    global _thread
+def _probe_instruction_sets() -> None:
+    from torch._inductor import cpu_vec_isa
+
+    cpu_vec_isa.valid_vec_isa_list()
+
+
+def _build_kernel_header() -> None:
+    from torch._inductor.codecache import CppPythonBindingsCodeCache
+
+    CppPythonBindingsCodeCache.load_pybinding(["float*"], _PROBE_KERNEL, device_type="cpu", num_outputs=0)
+
+
+def _start(name: str, step, after: threading.Thread | None = None) -> threading.Thread:
+    thread = threading.Thread(target=_run, args=(step, after), name=f"motornet_fn-toolchain-{name}", daemon=True)
+    thread.start()
+    # a process that ends mid-build waits for the compiler, so no half-written file is left behind
+    atexit.register(thread.join)
+    _threads[name] = thread
+    return thread
+
+
+def start_warmup(header: bool = True) -> threading.Thread:
+    """Start the warm-up once per process: the instruction-set probes, then (``header``) the Python-bound
+    kernels' precompiled header. Returns the thread doing the last step asked for; later calls return the
+    same threads (a header asked for after an ISA-only start is built after the probes). Call it after the
+    compile cache directory is configured (the probes are written there)."""
     with _lock:
-        if _thread is None:
+        if "isa" not in _threads:
             # imported here, not in the thread: two threads importing one package can deadlock
             import torch._inductor.codecache  # noqa: F401
             import torch._inductor.cpu_vec_isa  # noqa: F401
 
-            _thread = threading.Thread(target=_warm_up, name="motornet_fn-toolchain-warmup", daemon=True)
-            _thread.start()
-            # a process that ends mid-build waits for the compiler, so no half-written file is left behind
-            atexit.register(_thread.join)
-        return _thread
+            _start("isa", _probe_instruction_sets)
+        if header and "header" not in _threads:
+            _start("header", _build_kernel_header, after=_threads["isa"])
+        return _threads["header" if header else "isa"]
 
 
 __all__ = ["start_warmup", "RESULT"]
