@@ -11,9 +11,10 @@ Sections:
 * ``tutorial``: MotorNet's tutorial batch: ReluPointMass24 + RandomTargetReach (1 s, 100 steps), GRU 32,
   batch 32, L1 fingertip loss, backward, gradient clipping, Adam. ``motornet`` is the tutorial loop
   verbatim (``env.step`` / ``policy`` / ``optimizer``); ``fn_eager`` and ``fn_compiled`` are
-  ``Trainer(TrainConfig()).train_batch()`` with ``compile`` off / on (sampling included);
-  ``fn_compiled_long`` the same in a 10 000-batch run, whose time loop is compiled into C++ too
-  (``motornet_fn.nn.objective.CPP_WRAPPER_MIN_STEPS``).
+  ``Trainer(TrainConfig()).train_batch()`` with ``compile`` off / on (sampling included; a C++ time loop
+  built apart from its kernels, ``motornet_fn.nn.objective.CPP_LOOP_OPTIONS``); ``fn_compiled_long`` the same
+  in a 10 000-batch run, whose loop and kernels are built as one file
+  (``motornet_fn.nn.objective.ONE_FILE_MIN_STEPS``).
 * ``arm26``: the same with RigidTendonArm26 (RigidTendonHillMuscle) and a GRU of 64 units.
 * ``ensemble``: ``Trainer(ensemble_size=K)`` for one batch against K sequential single-policy batches,
   eager and compiled.
@@ -71,7 +72,7 @@ def bench_batches(args, workload, report):
         fast = trainer(workload, True)
         report["compile"].append((f"{workload} training step (first batch)", first_call(fast.train_batch)))
         fns["fn_compiled"] = fast.train_batch
-        # a run long enough (>= CPP_WRAPPER_MIN_STEPS) for the trainer to compile the time loop into C++ too
+        # a run long enough (>= ONE_FILE_MIN_STEPS) for the trainer to build its C++ loop and kernels as one file
         long = trainer(workload, True, n_batches=10_000)
         report["compile"].append((f"{workload} training step, long run (first batch)", first_call(long.train_batch)))
         fns["fn_compiled_long"] = long.train_batch

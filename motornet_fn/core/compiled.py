@@ -187,6 +187,16 @@ def _recorder(name: str) -> Callable:
     return record
 
 
+def warmup_header(options: dict | None) -> str | None:
+    """The precompiled header the toolchain warm-up builds for a compilation with these inductor ``options``
+    (see :mod:`motornet_fn.core.toolchain`): a Python wrapper's kernels', a C++ loop built apart from its
+    kernels', or none for a loop built as one file (its header is built in the compiling thread)."""
+    options = options or {}
+    if not options.get("cpp_wrapper"):
+        return "python"
+    return "cpp_loop" if options.get("cpp_wrapper_build_separate") else None
+
+
 def compile_function(fn: Callable, options: dict | None = None, name: str = "function",
                      describe: Callable[..., str] | None = None) -> Callable:
     """``torch.compile(fn, fullgraph=True, dynamic=False)``; every call that compiles (a first call, or a new
@@ -195,8 +205,7 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
     configure_cache()
     register_view_copy_decompositions()
     scan_shapes.install()  # Dynamo's and AOTAutograd's shape passes skip the scan's backward partition
-    # the instruction-set probes always; the header is the Python wrapper's (see motornet_fn.core.toolchain)
-    toolchain.start_warmup(header=not (options or {}).get("cpp_wrapper"))
+    toolchain.start_warmup(header=warmup_header(options))
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     compiled = torch.compile(fn, fullgraph=True, dynamic=False, options={**UNCHECKED_OPTIONS, **(options or {})})
     record = _recorder(name)

@@ -13,13 +13,18 @@ with the same arguments. The compiling thread then finds their results on disk (
 inductor's file locks, so a step the warm-up has not finished is waited for, never done twice at once).
 The generated code is unchanged: this only moves work earlier.
 
-:func:`~motornet_fn.core.compiled.compile_function` starts it for every compilation. Python-wrapper ones (the
-trainer's episode in runs shorter than ``nn.objective.CPP_WRAPPER_MIN_STEPS``) get both steps: the main job's
-first batch went from 33.8 to 24.5 s. C++-wrapper ones (rollouts, long training runs) use another precompiled
-header, so they get the probes only: a first Arm26 rollout traces for about 4 s before it needs them, and with a
-cold cache it went from 13.3 to 9.8 s. The object layer's steps (:mod:`motornet_fn.core.stepfunction`) are
-traced in about a second, leaving nothing to overlap: there the warm-up only competed for the second core
-(MotorNet's tutorial loop, first batch 29.0 s with it against 25.6 s without), so they do without it.
+:func:`~motornet_fn.core.compiled.compile_function` starts it for every compilation, with the header that
+compilation will include (:func:`~motornet_fn.core.compiled.warmup_header`):
+
+* a Python wrapper's kernels (``"python"``): the main job's first batch went from 33.8 to 24.5 s;
+* the trainer's C++ loop built apart from its kernels (``"cpp_loop"``, ``nn.objective.CPP_LOOP_OPTIONS``): two
+  headers, the loop's and the kernels', built with the command lines inductor uses for that build;
+* none for a loop built as one file with its kernels (rollouts, very long training runs): the probes only. A
+  first Arm26 rollout traces for about 4 s before it needs them; with a cold cache it went from 13.3 to 9.8 s.
+
+The object layer's steps (:mod:`motornet_fn.core.stepfunction`) are traced in about a second, leaving nothing
+to overlap: there the warm-up only competed for the second core (MotorNet's tutorial loop, first batch 29.0 s
+with it against 25.6 s without), so they do without it.
 """
 from __future__ import annotations
 
@@ -32,9 +37,18 @@ log = logging.getLogger("motornet_fn.compile")
 
 #: a kernel with the calling convention of inductor's Python-bound CPU kernels; building it builds the header
 _PROBE_KERNEL = 'extern "C" void kernel(float* out_ptr0) { out_ptr0[0] = 1.0f; }\n'
+#: a C++ loop wrapper and its kernel file, laid out as inductor lays out a loop built apart from its kernels
+#: (``cpp_wrapper_build_separate``); building them builds both of that build's headers
+_PROBE_LOOP = ('#include <torch/csrc/inductor/cpp_wrapper/cpu.h>\n'
+               'extern "C" void motornet_fn_probe(float* out_ptr0);\n'
+               'void inductor_entry_impl(AtenTensorHandle* input_handles, AtenTensorHandle* output_handles) {}\n')
+_PROBE_LOOP_KERNEL = ('#include <torch/csrc/inductor/cpp_prefix.h>\n'
+                      'extern "C" void motornet_fn_probe(float* out_ptr0) { out_ptr0[0] = 1.0f; }\n')
+#: the headers :func:`start_warmup` can build: the Python wrapper's kernels', or a separately built C++ loop's
+HEADERS = ("python", "cpp_loop")
 
 _lock = threading.Lock()
-#: the warm-up threads started: {"isa": thread probing instruction sets, "header": thread building the header}
+#: the warm-up threads started: {"isa": the instruction-set probes, "python" / "cpp_loop": a header build}
 _threads: dict[str, threading.Thread] = {}
 #: what the warm-up did: {"seconds": float, "error": str | None}, filled in when its last step ends
 RESULT: dict = {}
@@ -60,10 +74,22 @@ def _probe_instruction_sets() -> None:
     cpu_vec_isa.valid_vec_isa_list()
 
 
-def _build_kernel_header() -> None:
+def _build_python_header() -> None:
     from torch._inductor.codecache import CppPythonBindingsCodeCache
 
     CppPythonBindingsCodeCache.load_pybinding(["float*"], _PROBE_KERNEL, device_type="cpu", num_outputs=0)
+
+
+def _build_cpp_loop_headers() -> None:
+    from torch._inductor.codecache import CppWrapperCodeCache
+
+    # the arguments inductor's generated module passes for a loop built apart from its kernels
+    CppWrapperCodeCache.load_pybinding(argtypes=["std::vector<AtenTensorHandle>"], main_code=_PROBE_LOOP,
+                                       device_type="cpu", needs_vec_isa=False, kernel_needs_vec_isa=True,
+                                       num_outputs=0, kernel_code=_PROBE_LOOP_KERNEL, extra_flags=())
+
+
+_BUILDERS = {"python": _build_python_header, "cpp_loop": _build_cpp_loop_headers}
 
 
 def _start(name: str, step, after: threading.Thread | None = None) -> threading.Thread:
@@ -75,11 +101,13 @@ def _start(name: str, step, after: threading.Thread | None = None) -> threading.
     return thread
 
 
-def start_warmup(header: bool = True) -> threading.Thread:
-    """Start the warm-up once per process: the instruction-set probes, then (``header``) the Python-bound
-    kernels' precompiled header. Returns the thread doing the last step asked for; later calls return the
-    same threads (a header asked for after an ISA-only start is built after the probes). Call it after the
-    compile cache directory is configured (the probes are written there)."""
+def start_warmup(header: str | None = "python") -> threading.Thread:
+    """Start the warm-up once per process: the instruction-set probes, then the precompiled ``header`` (one
+    of :data:`HEADERS`; None: the probes only). Returns the thread doing the last step asked for; later calls
+    return the same threads (a header asked for later is built after the probes). Call it after the compile
+    cache directory is configured (the probes are written there)."""
+    if header is not None and header not in HEADERS:
+        raise ValueError(f"header must be one of {HEADERS} or None, got {header!r}")
     with _lock:
         if "isa" not in _threads:
             # imported here, not in the thread: two threads importing one package can deadlock
@@ -87,9 +115,9 @@ def start_warmup(header: bool = True) -> threading.Thread:
             import torch._inductor.cpu_vec_isa  # noqa: F401
 
             _start("isa", _probe_instruction_sets)
-        if header and "header" not in _threads:
-            _start("header", _build_kernel_header, after=_threads["isa"])
-        return _threads["header" if header else "isa"]
+        if header is not None and header not in _threads:
+            _start(header, _BUILDERS[header], after=_threads["isa"])
+        return _threads[header or "isa"]
 
 
-__all__ = ["start_warmup", "RESULT"]
+__all__ = ["start_warmup", "RESULT", "HEADERS"]

@@ -130,23 +130,31 @@ def auto_compile(remaining_batches: int, n_steps: int, reasons_against: list[str
                    f"batches x {n_steps} steps = {steps} < {AUTO_COMPILE_MIN_STEPS} steps)")
 
 
-#: a compiled run with at least this many episode steps left to train generates its wrapper in C++ as well
-#: (``cpp_wrapper``: the episode's time loop runs in C++ instead of calling each step's kernels from Python).
-#: Measured on a 2-core CPU, 2026-12-02: 23.8 -> 15.3 ms per tutorial batch and 34.9 -> 26.3 ms per Arm26
-#: batch, for 12-15 s more compilation: it pays from ~1500-1700 batches of 100 steps. Same numbers bit for bit.
-CPP_WRAPPER_MIN_STEPS = 200_000
+#: inductor options of every compiled training episode: the time loop generated in C++ (``cpp_wrapper``: the
+#: loop calls each step's kernels from C++, not from Python), built apart from its kernels (the loop at -O1,
+#: the kernels at -O3). Measured on a 2-core CPU, 2026-12-02, fresh caches, against the Python loop wrapper:
+#: 17.9 -> 12.0 ms per tutorial batch (first batch 20.4 -> 18.4 s) and 20.2 -> 17.6 ms per Arm26 batch (first
+#: batch 22.3 -> 24.5 s); the same losses bit for bit.
+CPP_LOOP_OPTIONS = {"cpp_wrapper": True, "cpp_wrapper_build_separate": True}
+
+#: a compiled run with at least this many episode steps left builds its C++ loop and kernels as one file
+#: (-O3 throughout): 15.5 instead of 17.6 ms per Arm26 batch and 11.7 instead of 12.0 ms per tutorial batch,
+#: for 17.2 s (41.7 s in all) and 8.3 s (26.7 s) more compilation with a fresh cache: it repays them from
+#: about 8 200 Arm26 and 28 000 tutorial batches of 100 steps.
+ONE_FILE_MIN_STEPS = 1_000_000
 
 
 def compile_options(remaining_batches: int, n_steps: int) -> tuple[dict, str]:
     """Inductor options of the trainer's compiled episode for a run with ``remaining_batches`` batches of
     ``n_steps`` steps left, and one line saying why (deterministic, like :func:`auto_compile`)."""
     steps = remaining_batches * n_steps
-    if steps >= CPP_WRAPPER_MIN_STEPS:
-        return {"cpp_wrapper": True}, (f"compiling the time loop into C++ too ({steps} steps to train >= "
-                                       f"{CPP_WRAPPER_MIN_STEPS}: repays its longer compilation)")
-    return {}, (f"compiling with a Python loop wrapper ({steps} steps to train < {CPP_WRAPPER_MIN_STEPS}: a C++ one "
-                f"would not repay its longer compilation)")
+    if steps >= ONE_FILE_MIN_STEPS:
+        return {"cpp_wrapper": True}, (f"compiling the time loop into C++ as one file with its kernels ({steps} "
+                                       f"steps to train >= {ONE_FILE_MIN_STEPS}: repays its longer compilation)")
+    return dict(CPP_LOOP_OPTIONS), (f"compiling the time loop into C++, built apart from its kernels ({steps} steps "
+                                    f"to train < {ONE_FILE_MIN_STEPS}: one file would not repay its longer "
+                                    f"compilation)")
 
 
 __all__ = ["Batch", "member_losses", "policy_functions", "policy_readout", "state_dim", "noise_dim", "auto_compile",
-           "AUTO_COMPILE_MIN_STEPS", "CPP_WRAPPER_MIN_STEPS", "compile_options"]
+           "AUTO_COMPILE_MIN_STEPS", "CPP_LOOP_OPTIONS", "ONE_FILE_MIN_STEPS", "compile_options"]

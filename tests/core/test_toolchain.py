@@ -42,7 +42,7 @@ print(json.dumps({
 
 def _run(tmp_path, header, options):
     env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "cache"))  # a cold cache: the probes must build
-    script = SCRIPT % {"header": header, "options": options}
+    script = SCRIPT % {"header": repr(header), "options": options}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -51,8 +51,8 @@ def _run(tmp_path, header, options):
 @pytest.mark.slow
 @pytest.mark.skipif(not compiled.available(), reason="no scan in this torch")
 def test_compilation_after_the_warm_up_reuses_its_probes_and_header(tmp_path):
-    got = _run(tmp_path, header=True, options=None)
-    assert got["threads"] == ["header", "isa"]
+    got = _run(tmp_path, header="python", options=None)
+    assert got["threads"] == ["isa", "python"]
     assert got["error"] is None and got["same_thread"]
     assert got["isa_lists_computed"] == 1  # the compilation found the warm-up's instruction-set choice
     assert got["headers"] == 1  # ... and its precompiled header (another command line would make a second)
@@ -63,10 +63,26 @@ def test_compilation_after_the_warm_up_reuses_its_probes_and_header(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not compiled.available(), reason="no scan in this torch")
-def test_a_cpp_wrapper_compilation_reuses_the_warm_ups_probes_without_its_header(tmp_path):
-    """C++-wrapper code has its own header, so its warm-up probes the instruction sets only (rollouts trace for
-    seconds before they need them: the first Arm26 rollout with a cold cache went from 13.3 to 9.8 s)."""
-    got = _run(tmp_path, header=False, options={"cpp_wrapper": True})
+def test_a_cpp_loop_built_apart_reuses_the_warm_ups_probes_and_both_its_headers(tmp_path):
+    """The trainer's C++ loop, built apart from its kernels, needs two headers (the loop's and the kernels'):
+    the warm-up builds both with inductor's own command lines, so the compilation builds neither."""
+    from motornet_fn.nn.objective import CPP_LOOP_OPTIONS
+
+    got = _run(tmp_path, header="cpp_loop", options=dict(CPP_LOOP_OPTIONS))
+    assert got["error"] is None and got["same_thread"] and got["threads"] == ["cpp_loop", "isa"]
+    assert got["isa_lists_computed"] == 1 and got["headers"] == 2
+    built = [path.rsplit("/", 1)[-1] for path in got["built"]]
+    assert built and all(name.endswith((".main.cpp", ".optimized.cpp", ".main.o")) for name in built), built  # + link
+    assert got["max_error"] < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not compiled.available(), reason="no scan in this torch")
+def test_a_one_file_cpp_loop_compilation_reuses_the_warm_ups_probes(tmp_path):
+    """A C++ loop built as one file with its kernels has its own header, so its warm-up probes the instruction
+    sets only (rollouts trace for seconds before they need them: the first Arm26 rollout with a cold cache went
+    from 13.3 to 9.8 s)."""
+    got = _run(tmp_path, header=None, options={"cpp_wrapper": True})
     assert got["error"] is None and got["same_thread"] and got["threads"] == ["isa"]
     assert got["isa_lists_computed"] == 1
     probes = [path for path in got["built"] if path.endswith(".cpp") and not path.endswith(".main.cpp")]
@@ -74,11 +90,12 @@ def test_a_cpp_wrapper_compilation_reuses_the_warm_ups_probes_without_its_header
     assert got["max_error"] < 1e-5
 
 
-@pytest.mark.parametrize("options, header", [(None, True), ({"cpp_wrapper": True}, False)])
+@pytest.mark.parametrize("options, header", [(None, "python"), ({"cpp_wrapper": True}, None),
+                                             ({"cpp_wrapper": True, "cpp_wrapper_build_separate": True}, "cpp_loop")])
 def test_compile_function_starts_the_warm_up_its_wrapper_needs(monkeypatch, options, header):
     from motornet_fn.core import toolchain
 
     calls = []
-    monkeypatch.setattr(toolchain, "start_warmup", lambda header=True: calls.append(header))
+    monkeypatch.setattr(toolchain, "start_warmup", lambda header="python": calls.append(header))
     compiled.compile_function(lambda x: x + 1, options, name="probe")  # nothing compiles before a call
-    assert calls == [header]
+    assert calls == [header] and compiled.warmup_header(options) == header

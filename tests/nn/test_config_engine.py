@@ -28,12 +28,16 @@ def test_bad_values_are_named():
             mn.policy.PolicyGRU(4, 8, 2, device="cpu", compile=bad)
 
 
-def test_the_cpp_loop_wrapper_is_chosen_by_the_steps_left_to_train():
-    from motornet_fn.nn.objective import CPP_WRAPPER_MIN_STEPS, compile_options
+def test_the_cpp_loop_build_is_chosen_by_the_steps_left_to_train():
+    from motornet_fn.nn.objective import ONE_FILE_MIN_STEPS, compile_options
 
-    assert compile_options(CPP_WRAPPER_MIN_STEPS // 100, 100)[0] == {"cpp_wrapper": True}
-    options, reason = compile_options(CPP_WRAPPER_MIN_STEPS // 100 - 1, 100)
-    assert options == {} and "Python loop wrapper" in reason and str(CPP_WRAPPER_MIN_STEPS - 100) in reason
+    options, reason = compile_options(ONE_FILE_MIN_STEPS // 100, 100)
+    assert options == {"cpp_wrapper": True} and "as one file" in reason
+    options, reason = compile_options(ONE_FILE_MIN_STEPS // 100 - 1, 100)
+    assert options == {"cpp_wrapper": True, "cpp_wrapper_build_separate": True}
+    assert "built apart from its kernels" in reason and str(ONE_FILE_MIN_STEPS - 100) in reason
+    options["cpp_wrapper"] = False  # the caller's copy: the module's options stay as they are
+    assert compile_options(1, 100)[0]["cpp_wrapper"] is True
 
 
 def test_compile_auto_is_decided_by_the_steps_left_to_train(capfd):
