@@ -20,6 +20,10 @@ Sections:
   eager and compiled.
 * ``memory``: growth of the process's resident set during 3 training batches after a warm-up batch
   (each implementation in a fresh subprocess; Linux only).
+* ``loops``: the compiled episode's time-loop builds (``LOOPS``: a Python loop wrapper, the C++ loop built
+  apart from its kernels, the C++ loop and kernels as one file), each alone in a fresh subprocess with a fresh
+  ``TORCHINDUCTOR_CACHE_DIR``: first batch (compile), then the median of ``--batches`` batches and the loss,
+  against MotorNet's batch measured in a subprocess of the same run; ``--workloads`` picks the workloads.
 
 Medians of round-robin repeats (ms per batch); compile times (first batch) print separately.
 """
@@ -112,6 +116,64 @@ def bench_ensemble(args, report):
         print(f"compiled ensemble vs {k} sequential eager runs: {s / e:5.1f}x")
 
 
+#: the time-loop builds of the ``loops`` section: inductor options of the trainer's compiled episode
+LOOPS = {
+    "python_loop": {},
+    "cpp_loop_apart": {"cpp_wrapper": True, "cpp_wrapper_build_separate": True},
+    "cpp_loop_one_file": {"cpp_wrapper": True},
+}
+
+
+def loop_one(impl: str, workload: str, batches: int) -> dict:
+    """(In a fresh subprocess) first batch and median batch of MotorNet's loop or of one of :data:`LOOPS`."""
+    import time
+
+    torch.set_num_threads(1)
+    if impl == "motornet":
+        run = MotorNetTutorial(WORKLOADS[workload]["effector"], WORKLOADS[workload]["hidden_size"])
+        loss = None
+    else:
+        import motornet_fn.nn.train as train_module
+
+        train_module.compile_options = lambda remaining, n_steps: (dict(LOOPS[impl]), f"benchmark: {impl}")
+        fit = Trainer(TrainConfig(**WORKLOADS[workload], compile=True, n_batches=1000, seed=0))
+        run = fit.train_batch
+    t = time.perf_counter()
+    first = run()
+    first_seconds = time.perf_counter() - t
+    times = []
+    for _ in range(batches):
+        t = time.perf_counter()
+        last = run()
+        times.append(time.perf_counter() - t)
+    if impl != "motornet":
+        loss = (first[0], last[0])
+    return {"first": first_seconds, "median": sorted(times)[len(times) // 2], "loss": loss}
+
+
+def bench_loops(args, report):
+    import tempfile
+
+    print(f"\n## compiled time-loop builds, each alone in a fresh process with a fresh compile cache "
+          f"(median of {args.batches} batches after the first)")
+    impls = (["motornet"] if mn is not None else []) + list(LOOPS)
+    for workload in args.workloads:
+        results = {}
+        for impl in impls:
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
+                out = subprocess.run([sys.executable, os.path.abspath(__file__), "--loop-one", impl, workload,
+                                      str(args.batches)] + (["--malloc"] if args.malloc else []),
+                                     capture_output=True, text=True, check=True, env=env)
+            results[impl] = r = json.loads(out.stdout.strip().splitlines()[-1])
+            ratio = (f"   motornet/{impl} = {results['motornet']['median'] / r['median']:5.1f}x"
+                     if "motornet" in results and impl != "motornet" else "")
+            loss = f"   loss {r['loss'][0]:.5f} -> {r['loss'][1]:.5f}" if r["loss"] else ""
+            print(f"{workload:9s} {impl:18s} first batch {r['first']:6.1f} s   median {r['median'] * 1e3:7.2f} ms"
+                  f"{ratio}{loss}", flush=True)
+        report[f"loops_{workload}"] = results
+
+
 def memory_one(impl: str, workload: str) -> dict:
     """(In a fresh subprocess) memory of one training batch after two warm-up batches: the tensor
     peak seen by the profiler and the bytes autograd saves for backward."""
@@ -145,17 +207,26 @@ def bench_memory(args, report):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--section", nargs="+", choices=("tutorial", "arm26", "ensemble", "memory"),
+    parser.add_argument("--section", nargs="+", choices=("tutorial", "arm26", "ensemble", "memory", "loops"),
                         default=["tutorial", "arm26", "ensemble", "memory"])
     parser.add_argument("--workloads", nargs="+", choices=tuple(WORKLOADS), default=list(WORKLOADS),
-                        help="workloads of the memory section")
+                        help="workloads of the memory and loops sections")
     parser.add_argument("--batches", type=int, default=11, help="timed batches per implementation")
     parser.add_argument("--members", type=int, default=10)
     add_run_options(parser)
     parser.add_argument("--memory-one", nargs=2, metavar=("IMPL", "WORKLOAD"), help=argparse.SUPPRESS)
+    parser.add_argument("--loop-one", nargs=3, metavar=("IMPL", "WORKLOAD", "BATCHES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_one:
         print(json.dumps(memory_one(*args.memory_one)))
+        return None
+    if args.loop_one:
+        if args.malloc:
+            from motornet_fn.memory import retain_freed_memory
+
+            retain_freed_memory()
+        impl, workload, batches = args.loop_one
+        print(json.dumps(loop_one(impl, workload, int(batches))))
         return None
     start("bench_training", args)
     report = {"compile": []}
@@ -166,6 +237,8 @@ def main(argv=None):
         bench_ensemble(args, report)
     if "memory" in args.section:
         bench_memory(args, report)
+    if "loops" in args.section:
+        bench_loops(args, report)
     print_compile_times(report["compile"], "first batch: trace + C++ build + run")
     print_footer()
     return report
