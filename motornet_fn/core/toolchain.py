@@ -101,6 +101,18 @@ def _start(name: str, step, after: threading.Thread | None = None) -> threading.
     return thread
 
 
+def _import_what_the_warmup_imports() -> None:
+    """Import, on the calling thread, every module the warm-up's steps import. Two threads importing one package
+    can deadlock, and ``torch.utils.cpp_extension`` pulls in setuptools, whose import inserts a finder into
+    ``sys.meta_path``: done in the warm-up thread while Dynamo imported its own modules, it once made the main
+    thread's import fail ("No module named 'torch._functorch.aot_autograd'"). tests/core/test_toolchain.py
+    checks the steps import nothing else."""
+    import torch._inductor.codecache  # noqa: F401
+    import torch._inductor.cpp_builder  # noqa: F401
+    import torch._inductor.cpu_vec_isa  # noqa: F401
+    import torch.utils.cpp_extension  # noqa: F401
+
+
 def start_warmup(header: str | None = "python") -> threading.Thread:
     """Start the warm-up once per process: the instruction-set probes, then the precompiled ``header`` (one
     of :data:`HEADERS`; None: the probes only). Returns the thread doing the last step asked for; later calls
@@ -110,9 +122,7 @@ def start_warmup(header: str | None = "python") -> threading.Thread:
         raise ValueError(f"header must be one of {HEADERS} or None, got {header!r}")
     with _lock:
         if "isa" not in _threads:
-            # imported here, not in the thread: two threads importing one package can deadlock
-            import torch._inductor.codecache  # noqa: F401
-            import torch._inductor.cpu_vec_isa  # noqa: F401
+            _import_what_the_warmup_imports()
 
             _start("isa", _probe_instruction_sets)
         if header is not None and header not in _threads:

@@ -99,3 +99,29 @@ def test_compile_function_starts_the_warm_up_its_wrapper_needs(monkeypatch, opti
     monkeypatch.setattr(toolchain, "start_warmup", lambda header="python": calls.append(header))
     compiled.compile_function(lambda x: x + 1, options, name="probe")  # nothing compiles before a call
     assert calls == [header] and compiled.warmup_header(options) == header
+
+
+IMPORT_SCRIPT = r"""
+import json, os, sys, torch
+from motornet_fn.core import compiled, toolchain
+cache = compiled.configure_cache()
+toolchain._import_what_the_warmup_imports()
+before = set(sys.modules)
+toolchain._probe_instruction_sets()
+toolchain._build_python_header()
+toolchain._build_cpp_loop_headers()
+new = sorted(name for name in set(sys.modules) - before
+             if not (getattr(sys.modules[name], "__file__", None) or "").startswith(cache))  # not generated code
+print(json.dumps(new))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not compiled.available(), reason="no scan in this torch")
+def test_the_warm_up_thread_imports_nothing_the_calling_thread_has_not(tmp_path):
+    """A module first imported by the warm-up thread races the compiling thread's own imports (setuptools edits
+    sys.meta_path), so start_warmup imports them all before it starts the thread."""
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []
