@@ -11,8 +11,10 @@ Sections:
   with fixed random excitations, per effector and batch size. Implementations:
   ``motornet`` (MotorNet 0.3.0 ``Effector.step`` loop), ``fn_class`` (motornet_fn's MotorNet-compatible
   class API, same loop), ``fn_eager`` (``core.rollout``, returns the whole trajectory),
-  ``fn_compiled`` (``core.compiled.rollout``, whole trajectory) and ``fn_compiled_final``
-  (``record=None``: only the final state, like the MotorNet loop, which stores nothing).
+  ``fn_compiled`` (``core.compiled.rollout``, whole trajectory), ``fn_compiled_final``
+  (``record=None``: only the final state, like the MotorNet loop, which stores nothing) and
+  ``fn_compiled_final_dyn`` (the same with ``dynamic_batch=True``: one graph for every B > 1, so its
+  compile time after the first batch size is a cache lookup).
 * ``overhead``: one ``Effector.step`` of the class API against the ``core.step`` it wraps (and
   ``core.step`` + ``core.cartesian``, since the class also keeps MotorNet's cartesian state), us per step.
 * ``backward``: RigidTendonArm26, 100 steps with actions requiring grad, loss = mean fingertip
@@ -76,11 +78,14 @@ def loop_rollout(effector, joint, actions, record_fingertip=False):
     return torch.stack(tips) if record_fingertip else effector.states["joint"]
 
 
+ROLLOUT_COLUMNS = ("motornet", "fn_class", "fn_eager", "fn_compiled", "fn_compiled_final", "fn_compiled_final_dyn")
+
+
 def bench_rollouts(args, report):
     print("\n## no-grad rollouts: ms per rollout of", args.steps, "steps (median over repeats; per-step in brackets)")
     header = f"{'effector':22s} {'B':>5s} " + " ".join(f"{k:>22s}" for k in
-                                                       ("motornet", "fn_class", "fn_eager", "fn_compiled", "fn_compiled_final"))
-    print(header + "   ratios motornet/fn_eager, motornet/fn_compiled, motornet/fn_compiled_final")
+                                                       ROLLOUT_COLUMNS)
+    print(header + "   ratios motornet/" + ", motornet/".join(ROLLOUT_COLUMNS[2:]))
     for name in args.effectors:
         spec, params = core.prebuilt(name)
         for batch in args.batches:
@@ -95,11 +100,14 @@ def bench_rollouts(args, report):
             fns["fn_class"] = lambda e=ours: loop_rollout(e, joint, actions)
             fns["fn_eager"] = lambda: core.rollout(spec, params, state, actions)
             if args.compile:
-                for label, record in (("fn_compiled", "state"), ("fn_compiled_final", None)):
-                    fn = (lambda r=record: compiled.rollout(spec, params, state, actions, record=r))
+                for label, record, dynamic in (("fn_compiled", "state", False), ("fn_compiled_final", None, False),
+                                               ("fn_compiled_final_dyn", None, True)):
+                    fn = (lambda r=record, d=dynamic: compiled.rollout(spec, params, state, actions, record=r,
+                                                                       dynamic_batch=d))
                     with torch.no_grad():
                         seconds = first_call(fn)
-                    report["compile"].append((f"rollout {name} B={batch} record={record}", seconds))
+                    report["compile"].append((f"rollout {name} B={batch} record={record}"
+                                              + (" dynamic_batch" if dynamic else ""), seconds))
                     fns[label] = fn
             with torch.no_grad():
                 probe = interleaved({"motornet": fns["motornet"]} if "motornet" in fns else {"fn_eager": fns["fn_eager"]},
@@ -108,7 +116,7 @@ def bench_rollouts(args, report):
                 repeats = max(3, min(args.repeats, int(args.budget / max(slow, 1e-6))))
                 result = interleaved(fns, repeats=repeats)
             cells = []
-            for key in ("motornet", "fn_class", "fn_eager", "fn_compiled", "fn_compiled_final"):
+            for key in ROLLOUT_COLUMNS:
                 if key in result:
                     r = result[key]
                     cells.append(f"{fmt_ms(r['median'])} [{r['median'] / args.steps * 1e3:7.4f}]")
@@ -116,7 +124,7 @@ def bench_rollouts(args, report):
                     cells.append(f"{'-':>22s}")
             ratios = []
             if "motornet" in result:
-                for key in ("fn_eager", "fn_compiled", "fn_compiled_final"):
+                for key in ROLLOUT_COLUMNS[2:]:
                     ratios.append(f"{result['motornet']['median'] / result[key]['median']:6.1f}x" if key in result else "     -")
             print(f"{name:22s} {batch:5d} " + " ".join(cells) + "   " + " ".join(ratios), flush=True)
             report["rollout"].append((name, batch, result))

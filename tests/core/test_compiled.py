@@ -167,6 +167,47 @@ def test_compiled_rollout_records_and_differentiates_like_eager():
     assert any(k[0] == "rollout" for k in compiled.COMPILE_SECONDS)
 
 
+def _arm26_rollout_inputs(spec, params, batch, steps, seed):
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.stack([torch.rand(batch, generator=g) * 0.5 + 0.5, torch.rand(batch, generator=g) * 0.5 + 0.8], -1)
+    state = core.initial_state(spec, params, core.JointState(pos, torch.zeros(batch, 2)))
+    return state, torch.rand(steps, batch, spec.n_muscles, generator=g)
+
+
+@pytest.mark.slow
+@needs_scan
+@pytest.mark.parametrize("loads_kind", ["none", "constant", "time-varying"])
+def test_a_dynamic_batch_rollout_compiles_once_for_every_batch_size(loads_kind):
+    """dynamic_batch=True: one graph serves B = 3, 5 and 8 (B = 1 gets its own: torch specialises size-1 dims),
+    and every result equals eager; the caller's tensors are not marked."""
+    spec, params = core.rigid_tendon_arm26()
+    compiled.clear_caches()
+    compiles = []
+    for batch in (3, 5, 1, 8):
+        state, actions = _arm26_rollout_inputs(spec, params, batch, 20, batch)
+        loads = {"none": None,
+                 "constant": core.Loads(torch.full((batch, 2), 0.5), torch.zeros(batch, 2)),
+                 "time-varying": core.Loads(torch.rand(20, batch, 2), torch.zeros(20, batch, 2))}[loads_kind]
+        varying = loads_kind == "time-varying"
+        before = compiled._graphs_compiled()
+        with torch.no_grad():
+            got = compiled.rollout(spec, params, state, actions, loads, varying, dynamic_batch=True)
+        compiles.append(compiled._graphs_compiled() - before)
+        want = core.rollout(spec, params, state, actions, loads, varying)
+        for g, w in zip(core.tree.tree_leaves(got), core.tree.tree_leaves(want)):
+            assert g.shape == w.shape
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+        assert not hasattr(actions, "_dynamo_weak_dynamic_indices")
+    assert compiles == [1, 0, 1, 0]
+    if loads_kind == "none":  # a static call compiles its own graph: it does not run the symbolic one
+        before = compiled._graphs_compiled()
+        with torch.no_grad():
+            compiled.rollout(spec, params, state, actions, loads)
+        assert compiled._graphs_compiled() == before + 1
+    with pytest.raises(TypeError, match="dynamic_batch must be True or False"):
+        compiled.rollout(spec, params, state, actions, dynamic_batch="yes")
+
+
 # ------------------------------------------------------------------------------ training
 def _losses_and_grads(trainer, compile_):
     generators = [torch.Generator().manual_seed(7 + k) for k in range(trainer.config.ensemble_size)]
