@@ -40,12 +40,14 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (  # noqa: E402
     add_run_options, first_call, interleaved, mn, print_compile_times, print_footer, saved_tensor_bytes, start,
-    tensor_peak_bytes,
+    tensor_peak_bytes, tune_malloc,
 )
 
 from bench_class_api import TrainingLoop  # noqa: E402
 
+from motornet_fn.core.compiled import DEFAULT_OPTIONS  # noqa: E402
 from motornet_fn.nn import TrainConfig, Trainer  # noqa: E402
+from motornet_fn.nn.objective import CPP_LOOP_OPTIONS  # noqa: E402
 
 WORKLOADS = {
     "tutorial": dict(effector="ReluPointMass24", hidden_size=32),
@@ -117,38 +119,26 @@ def bench_ensemble(args, report):
 
 
 #: the time-loop builds of the ``loops`` section: inductor options of the trainer's compiled episode
-LOOPS = {
-    "python_loop": {},
-    "cpp_loop_apart": {"cpp_wrapper": True, "cpp_wrapper_build_separate": True},
-    "cpp_loop_one_file": {"cpp_wrapper": True},
-}
+LOOPS = {"python_loop": {}, "cpp_loop_apart": CPP_LOOP_OPTIONS, "cpp_loop_one_file": DEFAULT_OPTIONS}
 
 
 def loop_one(impl: str, workload: str, batches: int) -> dict:
-    """(In a fresh subprocess) first batch and median batch of MotorNet's loop or of one of :data:`LOOPS`."""
-    import time
-
+    """(In a fresh subprocess) first batch and median batch of MotorNet's loop or of one of :data:`LOOPS`,
+    and (ours) the loss of the first and the last batch."""
     torch.set_num_threads(1)
+    fit = None
     if impl == "motornet":
         run = MotorNetTutorial(WORKLOADS[workload]["effector"], WORKLOADS[workload]["hidden_size"])
-        loss = None
     else:
         import motornet_fn.nn.train as train_module
 
         train_module.compile_options = lambda remaining, n_steps: (dict(LOOPS[impl]), f"benchmark: {impl}")
-        fit = Trainer(TrainConfig(**WORKLOADS[workload], compile=True, n_batches=1000, seed=0))
+        fit = trainer(workload, True, n_batches=1000, seed=0)
         run = fit.train_batch
-    t = time.perf_counter()
-    first = run()
-    first_seconds = time.perf_counter() - t
-    times = []
-    for _ in range(batches):
-        t = time.perf_counter()
-        last = run()
-        times.append(time.perf_counter() - t)
-    if impl != "motornet":
-        loss = (first[0], last[0])
-    return {"first": first_seconds, "median": sorted(times)[len(times) // 2], "loss": loss}
+    first = first_call(run)
+    median = interleaved({impl: run}, repeats=batches, warmup=0)[impl]["median"]
+    loss = None if fit is None else (fit.log.loss[0][0], fit.log.loss[-1][0])
+    return {"first": first, "median": median, "loss": loss}
 
 
 def bench_loops(args, report):
@@ -222,9 +212,7 @@ def main(argv=None):
         return None
     if args.loop_one:
         if args.malloc:
-            from motornet_fn.memory import retain_freed_memory
-
-            retain_freed_memory()
+            tune_malloc()
         impl, workload, batches = args.loop_one
         print(json.dumps(loop_one(impl, workload, int(batches))))
         return None

@@ -55,6 +55,7 @@ DEFAULT_OPTIONS = {"cpp_wrapper": True}
 #: Arm26 26.3 -> 21.5 ms, tutorial 21.4 -> 18.4 ms; with the C++ one, Arm26 17.5 -> 16.7 ms.
 UNCHECKED_OPTIONS = {"size_asserts": False, "scalar_asserts": False}
 
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to the current ``sys.stderr`` (not the one of import time: notebooks and tests replace it)."""
 

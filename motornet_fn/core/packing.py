@@ -49,7 +49,6 @@ class FlatLayout(NamedTuple):
         return tree_unflatten([p.reshape((*batch_shape, *t)) for p, t in zip(parts, self.trailing)], self.treespec)
 
 
-
 def materialise(tree: Any, batch_shape: tuple) -> Any:
     """``tree`` with every leaf carrying the full batch dims: ``tree`` itself when each leaf is already contiguous
     with them, else views of one packed ``(*batch, n)`` copy (expanded views would compile another graph; the
@@ -59,6 +58,7 @@ def materialise(tree: Any, batch_shape: tuple) -> Any:
         return tree
     layout = FlatLayout.of(tree, n)
     return layout.unpack(layout.pack(tree, batch_shape), batch_shape)
+
 
 class ConstantLayout(NamedTuple):
     """How the tensors a loop body reads but does not carry (parameters, weights) pack into one flat tensor.

@@ -67,12 +67,9 @@ def install() -> None:
         from torch._higher_order_ops.scan import scan_op
     except ImportError:
         return
-    key = torch._C.DispatchKey.Autograd
-    if key not in scan_op.py_kernels:
+    if torch._C.DispatchKey.Autograd not in scan_op.py_kernels:
         return
-    _ORIGINAL = scan_op.py_kernels[key]
-    scan_op.py_kernels[key] = _autograd_kernel
-    scan_op._dispatch_cache.clear()
+    _ORIGINAL = _set_kernel(_autograd_kernel)
 
 
 def uninstall() -> None:
@@ -80,11 +77,18 @@ def uninstall() -> None:
     global _ORIGINAL
     if _ORIGINAL is None:
         return
+    _set_kernel(_ORIGINAL)
+    _ORIGINAL = None
+
+
+def _set_kernel(kernel):
+    """Make ``kernel`` scan's autograd kernel (dropping the op's cached dispatch); returns the one it replaced."""
     from torch._higher_order_ops.scan import scan_op
 
-    scan_op.py_kernels[torch._C.DispatchKey.Autograd] = _ORIGINAL
+    key = torch._C.DispatchKey.Autograd
+    replaced, scan_op.py_kernels[key] = scan_op.py_kernels[key], kernel
     scan_op._dispatch_cache.clear()
-    _ORIGINAL = None
+    return replaced
 
 
 __all__ = ["install", "uninstall", "installed", "shapes_only"]

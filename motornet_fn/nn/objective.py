@@ -17,6 +17,7 @@ import torch
 from torch.func import functional_call, vmap
 
 from motornet_fn.core import engine
+from motornet_fn.core.compiled import DEFAULT_OPTIONS
 from motornet_fn.core.engine import StepInputs, Trace
 from motornet_fn.core.env import EnvParams, EnvSpec, EnvState
 from motornet_fn.nn.policies import functional_method
@@ -149,7 +150,7 @@ def compile_options(remaining_batches: int, n_steps: int) -> tuple[dict, str]:
     ``n_steps`` steps left, and one line saying why (deterministic, like :func:`auto_compile`)."""
     steps = remaining_batches * n_steps
     if steps >= ONE_FILE_MIN_STEPS:
-        return {"cpp_wrapper": True}, (f"compiling the time loop into C++ as one file with its kernels ({steps} "
+        return dict(DEFAULT_OPTIONS), (f"compiling the time loop into C++ as one file with its kernels ({steps} "
                                        f"steps to train >= {ONE_FILE_MIN_STEPS}: repays its longer compilation)")
     return dict(CPP_LOOP_OPTIONS), (f"compiling the time loop into C++, built apart from its kernels ({steps} steps "
                                     f"to train < {ONE_FILE_MIN_STEPS}: one file would not repay its longer "
