@@ -190,12 +190,12 @@ def _recorder(name: str) -> Callable:
 
 def warmup_header(options: dict | None) -> str | None:
     """The precompiled header the toolchain warm-up builds for a compilation with these inductor ``options``
-    (see :mod:`motornet_fn.core.toolchain`): a Python wrapper's kernels', a C++ loop built apart from its
-    kernels', or none for a loop built as one file (its header is built in the compiling thread)."""
+    (see :mod:`motornet_fn.core.toolchain`): a Python wrapper's kernels', a C++ loop's built apart from its
+    kernels, or a C++ loop's built as one file."""
     options = options or {}
     if not options.get("cpp_wrapper"):
         return "python"
-    return "cpp_loop" if options.get("cpp_wrapper_build_separate") else None
+    return "cpp_loop" if options.get("cpp_wrapper_build_separate") else "cpp_file"
 
 
 def compile_function(fn: Callable, options: dict | None = None, name: str = "function",

@@ -7,11 +7,13 @@ thread that compiles, and waits for them:
   to pick the one to generate code for (about 6 s on a 2-core machine with a cold cache);
 * it builds a precompiled header of its kernel prelude (``cpp_prefix.h``; about 5.5 s, once per machine).
 
-Both are independent of the function being compiled, so :func:`start_warmup` runs them on another core
-while Dynamo and AOTAutograd trace (about 10 s for the trainer's episode), using inductor's own functions
-with the same arguments. The compiling thread then finds their results on disk (each step is guarded by
-inductor's file locks, so a step the warm-up has not finished is waited for, never done twice at once).
-The generated code is unchanged: this only moves work earlier.
+Both are independent of the function being compiled, so :func:`start_warmup` runs them in another thread
+while Dynamo and AOTAutograd trace (about 3 s for a rollout, 6-10 s for the trainer's episode), using inductor's
+own functions with the same arguments. The compiling thread then finds their results on disk (each step is
+guarded by inductor's file locks, so a step the warm-up has not finished is waited for, never done twice at
+once). The generated code is unchanged: this only moves work earlier. The probes build side by side, and the
+warm-up thread (with the compilers it starts) runs at a lower priority (:data:`WARMUP_NICENESS`), so on a
+machine with few cores it takes what tracing leaves instead of slowing it down.
 
 :func:`~motornet_fn.core.compiled.compile_function` starts it for every compilation, with the header that
 compilation will include (:func:`~motornet_fn.core.compiled.warmup_header`):
@@ -19,8 +21,10 @@ compilation will include (:func:`~motornet_fn.core.compiled.warmup_header`):
 * a Python wrapper's kernels (``"python"``): the main job's first batch went from 33.8 to 24.5 s;
 * the trainer's C++ loop built apart from its kernels (``"cpp_loop"``, ``nn.objective.CPP_LOOP_OPTIONS``): two
   headers, the loop's and the kernels', built with the command lines inductor uses for that build;
-* none for a loop built as one file with its kernels (rollouts, very long training runs): the probes only. A
-  first Arm26 rollout traces for about 4 s before it needs them; with a cold cache it went from 13.3 to 9.8 s.
+* a loop built as one file with its kernels (``"cpp_file"``: rollouts, very long training runs): the C++
+  wrapper's header with the vectorised kernels' flags. A first Arm26 rollout (B = 32) with a cold cache:
+  13.3 s with no warm-up, 9.8 s with the probes one after the other, 8.6 s now; 14.1 -> 11.6 s where the
+  header was not built yet either (a fresh ``TMPDIR``).
 
 The object layer's steps (:mod:`motornet_fn.core.stepfunction`) are traced in about a second, leaving nothing
 to overlap: there the warm-up only competed for the second core (MotorNet's tutorial loop, first batch 29.0 s
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 
@@ -44,8 +49,15 @@ _PROBE_LOOP = ('#include <torch/csrc/inductor/cpp_wrapper/cpu.h>\n'
                'void inductor_entry_impl(AtenTensorHandle* input_handles, AtenTensorHandle* output_handles) {}\n')
 _PROBE_LOOP_KERNEL = ('#include <torch/csrc/inductor/cpp_prefix.h>\n'
                       'extern "C" void motornet_fn_probe(float* out_ptr0) { out_ptr0[0] = 1.0f; }\n')
-#: the headers :func:`start_warmup` can build: the Python wrapper's kernels', or a separately built C++ loop's
-HEADERS = ("python", "cpp_loop")
+#: a C++ loop built as one file with its kernels; building it builds that build's header
+_PROBE_FILE = ('#include <torch/csrc/inductor/cpp_wrapper/cpu.h>\n'
+               'void inductor_entry_impl(AtenTensorHandle* input_handles, AtenTensorHandle* output_handles) {}\n')
+#: the headers :func:`start_warmup` can build: the Python wrapper's kernels', a C++ loop's built apart from its
+#: kernels, or a C++ loop's built as one file
+HEADERS = ("python", "cpp_loop", "cpp_file")
+
+#: how much lower than the compiling thread the warm-up runs (``nice`` increment)
+WARMUP_NICENESS = 10
 
 _lock = threading.Lock()
 #: the warm-up threads started: {"isa": the instruction-set probes, "python" / "cpp_loop": a header build}
@@ -55,6 +67,7 @@ RESULT: dict = {}
 
 
 def _run(step, after: threading.Thread | None = None) -> None:
+    _lower_priority()
     if after is not None:
         after.join()
     start = time.perf_counter()
@@ -68,9 +81,41 @@ def _run(step, after: threading.Thread | None = None) -> None:
                   error=RESULT.get("error") or error)
 
 
+def _candidate_instruction_sets() -> list:
+    """The vector instruction sets inductor will probe on this machine: on x86, those whose flags the CPU
+    advertises (the filter ``valid_vec_isa_list`` applies before probing each); elsewhere none (one at most)."""
+    import platform
+
+    from torch._inductor import cpu_vec_isa
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return []
+    advertised = cpu_vec_isa.x86_isa_checker()
+    return [isa for isa in cpu_vec_isa.supported_vec_isa_list
+            if all(flag in advertised for flag in str(isa).split())]
+
+
+def _lower_priority() -> None:
+    """Lower the calling thread's scheduling priority (and that of the compilers it starts, which inherit it), so
+    the warm-up takes what the compiling thread leaves of the CPU instead of slowing it down (Linux: a thread
+    has its own nice value)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARMUP_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the warm-up runs at the same priority
+        pass
+
+
 def _probe_instruction_sets() -> None:
     from torch._inductor import cpu_vec_isa
 
+    # each probe compiles a file against ATen's vector headers (about 1.5 s): run them side by side, then let
+    # inductor make its list, which finds every probe's answer cached (``VecISA.__bool__`` caches per ISA)
+    probes = [threading.Thread(target=bool, args=(isa,), name=f"motornet_fn-toolchain-{isa}", daemon=True)
+              for isa in _candidate_instruction_sets()]
+    for probe in probes:
+        probe.start()
+    for probe in probes:
+        probe.join()
     cpu_vec_isa.valid_vec_isa_list()
 
 
@@ -89,7 +134,16 @@ def _build_cpp_loop_headers() -> None:
                                        num_outputs=0, kernel_code=_PROBE_LOOP_KERNEL, extra_flags=())
 
 
-_BUILDERS = {"python": _build_python_header, "cpp_loop": _build_cpp_loop_headers}
+def _build_cpp_file_header() -> None:
+    from torch._inductor.codecache import CppWrapperCodeCache
+
+    # the arguments inductor's generated module passes for a loop built as one file with vectorised kernels
+    CppWrapperCodeCache.load_pybinding(
+        argtypes=["std::vector<AtenTensorHandle>"], main_code=_PROBE_FILE, device_type="cpu", needs_vec_isa=True,
+        kernel_needs_vec_isa=None, num_outputs=0, kernel_code=None, extra_flags=())
+
+
+_BUILDERS = {"python": _build_python_header, "cpp_loop": _build_cpp_loop_headers, "cpp_file": _build_cpp_file_header}
 
 
 def _start(name: str, step, after: threading.Thread | None = None) -> threading.Thread:

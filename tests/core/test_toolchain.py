@@ -78,19 +78,73 @@ def test_a_cpp_loop_built_apart_reuses_the_warm_ups_probes_and_both_its_headers(
 
 @pytest.mark.slow
 @pytest.mark.skipif(not compiled.available(), reason="no scan in this torch")
-def test_a_one_file_cpp_loop_compilation_reuses_the_warm_ups_probes(tmp_path):
-    """A C++ loop built as one file with its kernels has its own header, so its warm-up probes the instruction
-    sets only (rollouts trace for seconds before they need them: the first Arm26 rollout with a cold cache went
-    from 13.3 to 9.8 s)."""
-    got = _run(tmp_path, header=None, options={"cpp_wrapper": True})
-    assert got["error"] is None and got["same_thread"] and got["threads"] == ["isa"]
-    assert got["isa_lists_computed"] == 1
-    probes = [path for path in got["built"] if path.endswith(".cpp") and not path.endswith(".main.cpp")]
-    assert got["built"] and not probes, got["built"]
+def test_a_one_file_cpp_loop_reuses_the_warm_ups_probes_and_its_header(tmp_path):
+    """A C++ loop built as one file with its kernels (rollouts) includes the C++ wrapper's header, built with the
+    vectorised kernels' flags: the warm-up builds it, so the compilation builds its module only."""
+    got = _run(tmp_path, header="cpp_file", options={"cpp_wrapper": True})
+    assert got["error"] is None and got["same_thread"] and got["threads"] == ["cpp_file", "isa"]
+    assert got["isa_lists_computed"] == 1 and got["headers"] == 1
+    assert got["built"] and all(path.endswith(".main.cpp") for path in got["built"]), got["built"]
     assert got["max_error"] < 1e-5
 
 
-@pytest.mark.parametrize("options, header", [(None, "python"), ({"cpp_wrapper": True}, None),
+PROBES_SCRIPT = r"""
+import json, os, threading, time, torch
+import torch._inductor.cpp_builder as cpp_builder
+from motornet_fn.core import compiled, toolchain
+
+compiled.configure_cache()
+spans, niceness = [], []
+original = cpp_builder.CppBuilder.build
+def build(self):
+    niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))  # what g++ inherits
+    start = time.perf_counter()
+    try:
+        return original(self)
+    finally:
+        spans.append((start, time.perf_counter()))
+cpp_builder.CppBuilder.build = build
+toolchain.start_warmup(header=None).join()
+print(json.dumps({"spans": spans, "niceness": niceness, "caller": os.getpriority(os.PRIO_PROCESS, 0),
+                  "candidates": len(toolchain._candidate_instruction_sets())}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_instruction_set_probes_build_side_by_side_at_a_lower_priority(tmp_path):
+    """Each probe compiles against ATen's vector headers (about 1.5 s): they build at once, not one after the
+    other, and below the compiling thread's priority (the compilers they start inherit the thread's nice)."""
+    from motornet_fn.core import toolchain
+
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "cache"))  # a cold cache: every probe builds
+    run = subprocess.run([sys.executable, "-c", PROBES_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(got["spans"]) >= got["candidates"]  # a probe or more per candidate
+    starts, ends = zip(*got["spans"])
+    # one build per candidate started before the first build ended (one after the other: one)
+    assert sum(start < min(ends) for start in starts) == got["candidates"], got["spans"]
+    expected = min(got["caller"] + toolchain.WARMUP_NICENESS, 19)
+    assert got["niceness"] and set(got["niceness"]) == {expected}, got
+
+
+def test_the_candidates_are_the_instruction_sets_inductor_may_keep():
+    """The probes run for every instruction set inductor would probe, so its own list finds them all cached."""
+    import platform
+
+    from torch._inductor import cpu_vec_isa
+
+    from motornet_fn.core import toolchain
+
+    candidates = toolchain._candidate_instruction_sets()
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert set(map(str, cpu_vec_isa.valid_vec_isa_list())) <= set(map(str, candidates))
+    else:
+        assert candidates == []
+
+
+@pytest.mark.parametrize("options, header", [(None, "python"), ({"cpp_wrapper": True}, "cpp_file"),
                                              ({"cpp_wrapper": True, "cpp_wrapper_build_separate": True}, "cpp_loop")])
 def test_compile_function_starts_the_warm_up_its_wrapper_needs(monkeypatch, options, header):
     from motornet_fn.core import toolchain
@@ -110,6 +164,7 @@ before = set(sys.modules)
 toolchain._probe_instruction_sets()
 toolchain._build_python_header()
 toolchain._build_cpp_loop_headers()
+toolchain._build_cpp_file_header()
 new = sorted(name for name in set(sys.modules) - before
              if not (getattr(sys.modules[name], "__file__", None) or "").startswith(cache))  # not generated code
 print(json.dumps(new))
