@@ -12,7 +12,9 @@ Sections:
   ``motornet`` (MotorNet 0.3.0 ``Effector.step`` loop), ``fn_class`` (motornet_fn's MotorNet-compatible
   class API, same loop), ``fn_eager`` (``core.rollout``, returns the whole trajectory),
   ``fn_compiled`` (``core.compiled.rollout``, whole trajectory), ``fn_compiled_final``
-  (``record=None``: only the final state, like the MotorNet loop, which stores nothing) and
+  (``record=None``: only the final state, like the MotorNet loop, which stores nothing),
+  ``fn_compiled_final_heap`` (the same with ``options=compiled.DEFAULT_OPTIONS``: inductor's own loop
+  wrapper, which allocates every iteration's buffers on the heap, instead of ``core.stack_loop``'s) and
   ``fn_compiled_final_dyn`` (the same with ``dynamic_batch=True``: one graph for every B > 1, so its
   compile time after the first batch size is a cache lookup).
 * ``overhead``: one ``Effector.step`` of the class API against the ``core.step`` it wraps (and
@@ -78,7 +80,8 @@ def loop_rollout(effector, joint, actions, record_fingertip=False):
     return torch.stack(tips) if record_fingertip else effector.states["joint"]
 
 
-ROLLOUT_COLUMNS = ("motornet", "fn_class", "fn_eager", "fn_compiled", "fn_compiled_final", "fn_compiled_final_dyn")
+ROLLOUT_COLUMNS = ("motornet", "fn_class", "fn_eager", "fn_compiled", "fn_compiled_final", "fn_compiled_final_heap",
+                   "fn_compiled_final_dyn")
 
 
 def bench_rollouts(args, report):
@@ -100,14 +103,17 @@ def bench_rollouts(args, report):
             fns["fn_class"] = lambda e=ours: loop_rollout(e, joint, actions)
             fns["fn_eager"] = lambda: core.rollout(spec, params, state, actions)
             if args.compile:
-                for label, record, dynamic in (("fn_compiled", "state", False), ("fn_compiled_final", None, False),
-                                               ("fn_compiled_final_dyn", None, True)):
-                    fn = (lambda r=record, d=dynamic: compiled.rollout(spec, params, state, actions, record=r,
-                                                                       dynamic_batch=d))
+                for label, record, dynamic, options in (
+                        ("fn_compiled", "state", False, None), ("fn_compiled_final", None, False, None),
+                        ("fn_compiled_final_heap", None, False, compiled.DEFAULT_OPTIONS),
+                        ("fn_compiled_final_dyn", None, True, None)):
+                    fn = (lambda r=record, d=dynamic, o=options: compiled.rollout(spec, params, state, actions, record=r,
+                                                                                  dynamic_batch=d, options=o))
                     with torch.no_grad():
                         seconds = first_call(fn)
                     report["compile"].append((f"rollout {name} B={batch} record={record}"
-                                              + (" dynamic_batch" if dynamic else ""), seconds))
+                                              + (" dynamic_batch" if dynamic else "")
+                                              + (" inductor's loop wrapper" if options else ""), seconds))
                     fns[label] = fn
             with torch.no_grad():
                 probe = interleaved({"motornet": fns["motornet"]} if "motornet" in fns else {"fn_eager": fns["fn_eager"]},

@@ -53,8 +53,8 @@ _PROBE_LOOP_KERNEL = ('#include <torch/csrc/inductor/cpp_prefix.h>\n'
 _PROBE_FILE = ('#include <torch/csrc/inductor/cpp_wrapper/cpu.h>\n'
                'void inductor_entry_impl(AtenTensorHandle* input_handles, AtenTensorHandle* output_handles) {}\n')
 #: the headers :func:`start_warmup` can build: the Python wrapper's kernels', a C++ loop's built apart from its
-#: kernels, or a C++ loop's built as one file
-HEADERS = ("python", "cpp_loop", "cpp_file")
+#: kernels, a C++ loop's built as one file, or the same with :mod:`~motornet_fn.core.stack_loop`'s wrapper
+HEADERS = ("python", "cpp_loop", "cpp_file", "stack_file")
 
 #: how much lower than the compiling thread the warm-up runs (``nice`` increment)
 WARMUP_NICENESS = 10
@@ -134,16 +134,33 @@ def _build_cpp_loop_headers() -> None:
                                        num_outputs=0, kernel_code=_PROBE_LOOP_KERNEL, extra_flags=())
 
 
-def _build_cpp_file_header() -> None:
+def _build_cpp_file_header(cache=None) -> None:
     from torch._inductor.codecache import CppWrapperCodeCache
 
     # the arguments inductor's generated module passes for a loop built as one file with vectorised kernels
-    CppWrapperCodeCache.load_pybinding(
+    (cache or CppWrapperCodeCache).load_pybinding(
         argtypes=["std::vector<AtenTensorHandle>"], main_code=_PROBE_FILE, device_type="cpu", needs_vec_isa=True,
         kernel_needs_vec_isa=None, num_outputs=0, kernel_code=None, extra_flags=())
 
 
-_BUILDERS = {"python": _build_python_header, "cpp_loop": _build_cpp_loop_headers, "cpp_file": _build_cpp_file_header}
+def _build_stack_file_header() -> None:
+    from torch._inductor.codecache import CppWrapperCodeCache
+
+    class StackLoopCodeCache(CppWrapperCodeCache):
+        """Inductor's module cache with the header it picks under ``aot_inductor.allow_stack_allocation`` (that
+        option is global, so this thread cannot set it while another compiles)."""
+
+        cache: dict = {}
+
+        @classmethod
+        def _get_uncompiled_header(cls, device: str) -> str:
+            return "torch/csrc/inductor/cpp_wrapper/array_ref.h"
+
+    _build_cpp_file_header(StackLoopCodeCache)
+
+
+_BUILDERS = {"python": _build_python_header, "cpp_loop": _build_cpp_loop_headers, "cpp_file": _build_cpp_file_header,
+             "stack_file": _build_stack_file_header}
 
 
 def _start(name: str, step, after: threading.Thread | None = None) -> threading.Thread:

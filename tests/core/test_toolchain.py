@@ -88,6 +88,22 @@ def test_a_one_file_cpp_loop_reuses_the_warm_ups_probes_and_its_header(tmp_path)
     assert got["max_error"] < 1e-5
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not compiled.available(), reason="no scan in this torch")
+def test_a_stack_loop_reuses_the_warm_ups_probes_and_its_header(tmp_path):
+    """compiled.NO_GRAD_OPTIONS' loop wrapper (core.stack_loop) includes another header than inductor's: the
+    warm-up builds that one, with the same command line."""
+    from torch._inductor import codecache, config
+
+    with config.patch({"aot_inductor.allow_stack_allocation": True}):
+        assert codecache._get_cpp_wrapper_header("cpu") == "torch/csrc/inductor/cpp_wrapper/array_ref.h"
+    got = _run(tmp_path, header="stack_file", options="compiled.NO_GRAD_OPTIONS")
+    assert got["error"] is None and got["same_thread"] and got["threads"] == ["isa", "stack_file"]
+    assert got["isa_lists_computed"] == 1 and got["headers"] == 1
+    assert got["built"] and all(path.endswith(".main.cpp") for path in got["built"]), got["built"]
+    assert got["max_error"] < 1e-5
+
+
 PROBES_SCRIPT = r"""
 import json, os, threading, time, torch
 import torch._inductor.cpp_builder as cpp_builder
@@ -145,6 +161,7 @@ def test_the_candidates_are_the_instruction_sets_inductor_may_keep():
 
 
 @pytest.mark.parametrize("options, header", [(None, "python"), ({"cpp_wrapper": True}, "cpp_file"),
+                                             (compiled.NO_GRAD_OPTIONS, "stack_file"),
                                              ({"cpp_wrapper": True, "cpp_wrapper_build_separate": True}, "cpp_loop")])
 def test_compile_function_starts_the_warm_up_its_wrapper_needs(monkeypatch, options, header):
     from motornet_fn.core import toolchain
@@ -165,6 +182,7 @@ toolchain._probe_instruction_sets()
 toolchain._build_python_header()
 toolchain._build_cpp_loop_headers()
 toolchain._build_cpp_file_header()
+toolchain._build_stack_file_header()
 new = sorted(name for name in set(sys.modules) - before
              if not (getattr(sys.modules[name], "__file__", None) or "").startswith(cache))  # not generated code
 print(json.dumps(new))
