@@ -21,7 +21,8 @@ Sections:
   ``core.step`` + ``core.cartesian``, since the class also keeps MotorNet's cartesian state), us per step.
 * ``backward``: RigidTendonArm26, 100 steps with actions requiring grad, loss = mean fingertip
   position over time, then ``backward()``: ``motornet`` loop, ``fn_eager``, ``fn_compiled``
-  (``record`` = fingertip).
+  (``record`` = fingertip) and ``fn_compiled_stack`` (the same with ``core.stack_loop``'s loop wrapper,
+  ``options=compiled.NO_GRAD_OPTIONS``, which no-grad rollouts use).
 
 Every row prints the median (and min) milliseconds per rollout over round-robin repeats, the
 per-step time, and the ratio MotorNet / ours. Compile times (first call, tracing + C++ build) print
@@ -140,7 +141,8 @@ def bench_backward(args, report):
     name = "RigidTendonArm26"
     steps = args.backward_steps
     print(f"\n## {name}: {steps}-step rollout + backward (loss = mean fingertip position): ms per call")
-    print(f"{'B':>5s} {'motornet':>12s} {'fn_eager':>12s} {'fn_compiled':>12s}   ratios motornet/eager, motornet/compiled")
+    columns = ("motornet", "fn_eager", "fn_compiled", "fn_compiled_stack")
+    print(" ".join(f"{k:>16s}" for k in ("B",) + columns) + "   ratios motornet/" + ", motornet/".join(columns[1:]))
     spec, params = core.prebuilt(name)
     fingertip = lambda s: core.cartesian(spec, params, s.joint).pos  # noqa: E731  (one object: it keys the cache)
     for batch in args.batches:
@@ -160,25 +162,27 @@ def bench_backward(args, report):
             core.cartesian(spec, params, traj.joint).pos.mean().backward()
             return actions.grad
 
-        def compiled_run():
+        def compiled_run(options=None):
             actions = base.clone().requires_grad_(True)
-            compiled.rollout(spec, params, state, actions, record=fingertip).mean().backward()
+            compiled.rollout(spec, params, state, actions, record=fingertip, options=options).mean().backward()
             return actions.grad
 
         if mn is not None:
             fns["motornet"] = mn_run
         fns["fn_eager"] = eager_run
         if args.compile:
-            report["compile"].append((f"rollout+backward {name} B={batch} T={steps}", first_call(compiled_run)))
-            fns["fn_compiled"] = compiled_run
+            # fn_compiled_stack: core.stack_loop's loop wrapper (compiled.NO_GRAD_OPTIONS, passed under grad mode)
+            for label, run in (("fn_compiled", compiled_run),
+                               ("fn_compiled_stack", lambda: compiled_run(compiled.NO_GRAD_OPTIONS))):
+                report["compile"].append((f"rollout+backward {name} B={batch} T={steps} {label}", first_call(run)))
+                fns[label] = run
             grad_gap = (eager_run() - compiled_run()).abs().max().item()
             report["parity"].append((f"backward B={batch}: max |grad eager - grad compiled|", grad_gap))
         result = interleaved(fns, repeats=args.repeats)
-        cells = [fmt_ms(result[k]["median"]) + "  " if k in result else f"{'-':>12s}" for k in
-                 ("motornet", "fn_eager", "fn_compiled")]
+        cells = [f"{fmt_ms(result[k]['median']):>16s}" if k in result else f"{'-':>16s}" for k in columns]
         ratios = [f"{result['motornet']['median'] / result[k]['median']:6.1f}x" if ("motornet" in result and k in result)
-                  else "     -" for k in ("fn_eager", "fn_compiled")]
-        print(f"{batch:5d} " + " ".join(cells) + "   " + " ".join(ratios), flush=True)
+                  else "     -" for k in columns[1:]]
+        print(f"{batch:16d} " + " ".join(cells) + "   " + " ".join(ratios), flush=True)
         report["backward"].append((batch, result))
 
 

@@ -49,10 +49,11 @@ COMPILE_SECONDS: dict = {}
 DEFAULT_OPTIONS = {"cpp_wrapper": True}
 
 #: inductor options of a rollout under ``torch.no_grad()``: a C++ loop whose iterations keep their buffers on the
-#: stack (:mod:`motornet_fn.core.stack_loop`); same numbers bit for bit. Arm26, 200 steps, final state:
-#: 1.16 -> 0.20 ms at B = 1, 1.72 -> 0.69 ms at B = 32, 2.93 -> 1.95 ms at B = 128 (beyond its 100 KiB stack
-#: budget, B = 1024, it allocates as before). With gradients it measured slower (7.15 -> 7.66 ms, B = 32
-#: forward and backward), so rollouts that record a graph keep :data:`DEFAULT_OPTIONS`.
+#: stack (:mod:`motornet_fn.core.stack_loop`); same numbers bit for bit. Arm26, 200 steps, final state, called back
+#: to back: 1.07 -> 0.19 ms at B = 1, 1.61 -> 0.67 ms at B = 32, 2.90 -> 1.83 ms at B = 128 (beyond its 100 KiB stack
+#: budget, B = 1024, it allocates as before). With gradients the evidence is mixed (equal or faster back to back,
+#: 15% slower in ``bench_effector.py``'s shuffled rounds), so rollouts that record a graph keep
+#: :data:`DEFAULT_OPTIONS`; pass these options to use it there.
 NO_GRAD_OPTIONS = {**DEFAULT_OPTIONS, **stack_loop.OPTIONS}
 
 #: inductor options under every :func:`compile_function` (a caller's options override them): no size, stride

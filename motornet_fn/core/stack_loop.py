@@ -8,13 +8,13 @@ about 20 handles per step, most of the step's 5 us (the step's one fused kernel 
 The wrapper (``StackLoopWrapper``) is inductor's ArrayRef wrapper (what AOTInductor uses with
 ``aot_inductor.allow_stack_allocation``) restricted to loop bodies: a body's buffers of static shape become
 arrays on the C++ stack, and their views lightweight ``ArrayRefTensor`` structs. What a body returns for the
-next iteration is copied (``memcpy``) into carry tensors the loop owns (copies of the loop's initial values,
-made once before it, so the caller's tensors are never written); buffers the loop writes in place (a scan's
-stacked outputs) are the caller's, as in inductor's wrapper. The kernels and their arithmetic are unchanged,
+next iteration is copied (``memcpy``) into carry tensors the loop owns (allocated at its first iteration, so
+the caller's tensors are never written); buffers the loop writes in place (a scan's stacked outputs) are the
+caller's, as in inductor's wrapper. The kernels and their arithmetic are unchanged,
 so results are bit for bit those of inductor's own wrapper.
 
-It is chosen per compilation by the options :data:`OPTIONS` (``compiled.NO_GRAD_OPTIONS``, the default of a
-rollout under ``torch.no_grad()``); every other compilation keeps inductor's wrapper, and AOTInductor's own
+It is chosen per compilation by the options :data:`OPTIONS` (in ``compiled.NO_GRAD_OPTIONS``, the default of
+``compiled.rollout`` under ``torch.no_grad()``); every other compilation keeps inductor's wrapper, and AOTInductor's own
 use of the option keeps inductor's ArrayRef wrapper. Where a loop's buffers exceed inductor's stack budget
 (100 KiB), have symbolic sizes, or the graph holds an extern kernel (a matmul, a fallback op), they are
 allocated on the heap as before, inside the same wrapper.
@@ -97,15 +97,16 @@ inline void copy_view(T* out, const torch::aot_inductor::ArrayRefTensor<T>& src)
     std::memcpy(out, src.data(), view_numel(src) * sizeof(T));
 }
 
-// dst = src, for the value a loop body hands to its next iteration: a stack buffer is copied into dst (which
-// the loop owns, so nothing else sees the write; allocated at the first iteration, or again if the layout
-// changed); a heap tensor is moved, as inductor's wrapper does.
+// dst = src, for the value a loop body hands to its next iteration. A stack buffer is copied into dst if the
+// loop owns dst (`owned`: a tensor this function allocated, or a buffer the loop is meant to write in place),
+// else into a new tensor, which the loop then owns; a heap tensor is moved, as inductor's wrapper does (it may
+// be the caller's, so the loop no longer owns dst).
 template <typename S>
-inline void carry(RAIIAtenTensorHandle& dst, S&& src) {
+inline void carry(RAIIAtenTensorHandle& dst, S&& src, bool& owned) {
     using Plain = std::decay_t<S>;
     if constexpr (::torch::aot_inductor::is_arrayref_tensor_type_v<Plain>) {
         using T = std::remove_const_t<typename Plain::value_type>;
-        if (!contiguous_like(dst, src)) {
+        if (!owned || !contiguous_like(dst, src)) {
             const int64_t dim = static_cast<int64_t>(src.sizes().size());
             std::vector<int64_t> strides(dim, 1);
             for (int64_t i = dim - 2; i >= 0; --i) strides[i] = strides[i + 1] * src.sizes()[i + 1];
@@ -115,6 +116,7 @@ inline void carry(RAIIAtenTensorHandle& dst, S&& src) {
                 src.device_type(), src.device_idx(), &out));
             dst.reset();
             dst = RAIIAtenTensorHandle(out);
+            owned = true;
         }
         void* data = nullptr;
         AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_get_data_ptr(dst.get(), &data));
@@ -122,14 +124,8 @@ inline void carry(RAIIAtenTensorHandle& dst, S&& src) {
     } else {
         dst.reset();
         dst = std::move(src);
+        owned = false;
     }
-}
-
-// A loop-owned copy of a carried input (the loop writes its carries in place, never into the caller's tensor).
-inline RAIIAtenTensorHandle owned_copy(AtenTensorHandle src) {
-    AtenTensorHandle out = nullptr;
-    AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_clone(src, &out));
-    return RAIIAtenTensorHandle(out);
 }
 }  // namespace motornet_fn
 """
@@ -185,7 +181,7 @@ def _wrapper_class():
                 if isinstance(inner_output, ir.ShapeAsConstantBuffer):
                     self.writeline(f"{outer_output} = {src};")
                 else:
-                    self.writeline(f"motornet_fn::carry({outer_output}, {src});")
+                    self.writeline(f"motornet_fn::carry({outer_output}, {src}, {outer_output}_owned);")
 
         def codegen_while_loop(self, while_loop, stack_output=False):
             if stack_output:
@@ -202,15 +198,15 @@ def _wrapper_class():
             returned = {output.get_name() for output in while_loop.outputs}
             carried = []
             for inp, out_name in zip(outer_carried_inputs, carried_output_names):
-                if out_name in returned:  # a new value each iteration: the loop's own tensor, written in place
-                    self.writeline(f"RAIIAtenTensorHandle {out_name} = motornet_fn::owned_copy("
-                                   f"borrow_arrayref_tensor_as_tensor({inp}));")
-                else:  # a buffer the loop mutates in place (a scan's stacked outputs): the caller's, as inductor does
-                    self.writeline(f"AtenTensorHandle {out_name}_handle;")
-                    self.writeline(f"AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_assign_tensors_out("
-                                   f"borrow_arrayref_tensor_as_tensor({inp}), &{out_name}_handle));")
-                    self.writeline(f"RAIIAtenTensorHandle {out_name}({out_name}_handle);")
+                self.writeline(f"AtenTensorHandle {out_name}_handle;")
+                self.writeline(f"AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_assign_tensors_out("
+                               f"borrow_arrayref_tensor_as_tensor({inp}), &{out_name}_handle));")
+                self.writeline(f"RAIIAtenTensorHandle {out_name}({out_name}_handle);")
+                # the initial value is the caller's: not written, unless the loop mutates it in place (a scan's
+                # stacked outputs), which is what that buffer is for
+                self.writeline(f"bool {out_name}_owned = {'false' if out_name in returned else 'true'};")
                 carried.append(out_name)
+            self.writeline(f"bool {cond_result_name}_owned = false;")
             cond_inputs = carried + outer_additional_inputs
             self.writeline("while (1) {")
             self.writeline(EnterSubgraphLine(self, cond_graph))

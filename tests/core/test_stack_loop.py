@@ -265,9 +265,9 @@ def test_rollouts_with_gradients_keep_inductors_wrapper(monkeypatch):
 @needs_scan
 @pytest.mark.slow
 def test_a_rollout_with_gradients_under_the_stack_loop_equals_inductors_wrapper():
-    """Passed explicitly under grad mode, NO_GRAD_OPTIONS compiles a forward whose loop returns carries that are
-    views at an offset into one stack buffer and writes the per-step values saved for backward in place: outputs
-    and gradients are inductor's own wrapper's, bit for bit."""
+    """Passed explicitly under grad mode, NO_GRAD_OPTIONS compiles a forward whose loop also writes the per-step
+    values saved for backward in place, and a backward loop: outputs and gradients are inductor's own wrapper's,
+    bit for bit."""
     spec, params = core.rigid_tendon_arm26()
     state = arm26_state(spec, params, 2)
     base = torch.rand(30, 2, spec.n_muscles, generator=torch.Generator().manual_seed(3))
