@@ -63,6 +63,26 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int, inner: int =
     return {name: {"median": statistics.median(v), "min": min(v), "n": len(v)} for name, v in samples.items()}
 
 
+def back_to_back(fns: dict[str, Callable[[], object]], repeats: int, seconds: float = 1.0, warmup: int = 1) -> dict:
+    """Median / min seconds per call of each function called again and again (warm caches: what a loop calling
+    one function sees), at least ``repeats`` times and up to ``seconds`` of calls (1000 at most)."""
+    results = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        n = max(repeats, min(1000, int(seconds / max(time.perf_counter() - start, 1e-9))))
+        samples = []
+        for _ in range(n):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        results[name] = {"median": statistics.median(samples), "min": min(samples), "n": n}
+    return results
+
+
 def first_call(fn: Callable[[], object]) -> float:
     """Seconds of one call (compile time when it is the first call of a compiled function)."""
     start = time.perf_counter()

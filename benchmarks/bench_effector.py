@@ -24,8 +24,9 @@ Sections:
   (``record`` = fingertip) and ``fn_compiled_stack`` (the same with ``core.stack_loop``'s loop wrapper,
   ``options=compiled.NO_GRAD_OPTIONS``, which no-grad rollouts use).
 
-Every row prints the median (and min) milliseconds per rollout over round-robin repeats, the
-per-step time, and the ratio MotorNet / ours. Compile times (first call, tracing + C++ build) print
+Every row prints the median (and min) milliseconds per rollout over round-robin repeats (in a shuffled
+order each round; ``--back-to-back``: each implementation's calls one after the other, with warm caches),
+the per-step time, and the ratio MotorNet / ours. Compile times (first call, tracing + C++ build) print
 separately. ``--malloc`` keeps freed memory in glibc's heap for the whole process (both libraries).
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (  # noqa: E402
-    add_run_options, first_call, fmt_ms, interleaved, mn, print_compile_times, print_footer, start,
+    add_run_options, back_to_back, first_call, fmt_ms, interleaved, mn, print_compile_times, print_footer, start,
 )
 
 import motornet_fn  # noqa: E402
@@ -121,7 +122,7 @@ def bench_rollouts(args, report):
                                     repeats=1, warmup=0)
                 slow = next(iter(probe.values()))["median"]
                 repeats = max(3, min(args.repeats, int(args.budget / max(slow, 1e-6))))
-                result = interleaved(fns, repeats=repeats)
+                result = back_to_back(fns, repeats=repeats) if args.back_to_back else interleaved(fns, repeats=repeats)
             cells = []
             for key in ROLLOUT_COLUMNS:
                 if key in result:
@@ -178,7 +179,7 @@ def bench_backward(args, report):
                 fns[label] = run
             grad_gap = (eager_run() - compiled_run()).abs().max().item()
             report["parity"].append((f"backward B={batch}: max |grad eager - grad compiled|", grad_gap))
-        result = interleaved(fns, repeats=args.repeats)
+        result = (back_to_back if args.back_to_back else interleaved)(fns, repeats=args.repeats)
         cells = [f"{fmt_ms(result[k]['median']):>16s}" if k in result else f"{'-':>16s}" for k in columns]
         ratios = [f"{result['motornet']['median'] / result[k]['median']:6.1f}x" if ("motornet" in result and k in result)
                   else "     -" for k in columns[1:]]
@@ -223,6 +224,9 @@ def main(argv=None):
     parser.add_argument("--backward-steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--budget", type=float, default=20.0, help="seconds of timed calls per row (caps repeats)")
+    parser.add_argument("--back-to-back", action="store_true",
+                        help="time each implementation's calls one after the other (warm caches) instead of in "
+                             "shuffled round-robin rounds")
     add_run_options(parser)
     args = parser.parse_args(argv)
     start("bench_effector", args)
