@@ -48,7 +48,6 @@ class _WrapperVersion(CustomGraphPass):
 OPTIONS = {OPTION: True, "post_grad_custom_post_pass": _WrapperVersion()}
 
 _installed = threading.Lock()
-_done = False
 
 #: C++ helpers the generated module includes: copy a loop body's output into the loop's carry tensor
 _HELPERS = r"""
@@ -73,26 +72,19 @@ inline bool contiguous_like(const RAIIAtenTensorHandle& dst, const torch::aot_in
     if (dim != static_cast<int64_t>(src.sizes().size())) return false;
     AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_get_sizes(dst.get(), &sizes));
     AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_get_strides(dst.get(), &strides));
-    int64_t expected = 1;
-    for (int64_t i = dim - 1; i >= 0; --i) {
-        if (sizes[i] != src.sizes()[i] || (sizes[i] != 1 && strides[i] != expected)) return false;
-        expected *= sizes[i];
+    for (int64_t i = 0; i < dim; ++i) {
+        if (sizes[i] != src.sizes()[i]) return false;
     }
-    return true;
+    return torch::aot_inductor::is_contiguous_strides_for_shape(dim, strides, sizes);
 }
 
 // Copy src into out (contiguous). Inductor stack-allocates contiguous buffers only, and views of them are
 // contiguous too (reinterpret_tensor_wrapper asserts it in debug builds); a release build is checked here.
 template <typename T>
 inline void copy_view(T* out, const torch::aot_inductor::ArrayRefTensor<T>& src) {
-    const auto sizes = src.sizes();
-    const auto strides = src.strides();
-    int64_t expected = 1;
-    for (int64_t i = static_cast<int64_t>(sizes.size()) - 1; i >= 0; --i) {
-        if (sizes[i] != 1 && strides[i] != expected) {
-            throw std::runtime_error("motornet_fn stack loop: a loop carry is a non-contiguous stack view");
-        }
-        expected *= sizes[i];
+    if (!torch::aot_inductor::is_contiguous_strides_for_shape(
+            src.sizes().size(), src.strides().data(), src.sizes().data())) {
+        throw std::runtime_error("motornet_fn stack loop: a loop carry is a non-contiguous stack view");
     }
     std::memcpy(out, src.data(), view_numel(src) * sizeof(T));
 }
@@ -250,10 +242,7 @@ def _chooser(default: type, stack_loop: type) -> type:
 
 def install() -> None:
     """Register the choice of wrapper for CPU ``cpp_wrapper`` compilations (once per process; idempotent)."""
-    global _done
     with _installed:
-        if _done:
-            return
         from torch._inductor.codegen import common
 
         common.init_backend_registration()
@@ -261,7 +250,6 @@ def install() -> None:
         if not getattr(current.cpp_wrapper_codegen, "_motornet_fn_chooser", False):
             chooser = _chooser(current.cpp_wrapper_codegen, _wrapper_class())
             common.device_codegens["cpu"] = dataclasses.replace(current, cpp_wrapper_codegen=chooser)
-        _done = True
 
 
 __all__ = ["install", "OPTION", "OPTIONS"]
