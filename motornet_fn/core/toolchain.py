@@ -24,7 +24,9 @@ compilation will include (:func:`~motornet_fn.core.compiled.warmup_header`):
 * a loop built as one file with its kernels (``"cpp_file"``: rollouts, very long training runs): the C++
   wrapper's header with the vectorised kernels' flags. A first Arm26 rollout (B = 32) with a cold cache:
   13.3 s with no warm-up, 9.8 s with the probes one after the other, 8.6 s now; 14.1 -> 11.6 s where the
-  header was not built yet either (a fresh ``TMPDIR``).
+  header was not built yet either (a fresh ``TMPDIR``);
+* the same with :mod:`~motornet_fn.core.stack_loop`'s wrapper (``"stack_file"``, ``compiled.NO_GRAD_OPTIONS``),
+  which includes ``array_ref.h`` instead (about 8 s to build, once per machine).
 
 The object layer's steps (:mod:`motornet_fn.core.stepfunction`) are traced in about a second, leaving nothing
 to overlap: there the warm-up only competed for the second core (MotorNet's tutorial loop, first batch 29.0 s
@@ -42,16 +44,14 @@ log = logging.getLogger("motornet_fn.compile")
 
 #: a kernel with the calling convention of inductor's Python-bound CPU kernels; building it builds the header
 _PROBE_KERNEL = 'extern "C" void kernel(float* out_ptr0) { out_ptr0[0] = 1.0f; }\n'
-#: a C++ loop wrapper and its kernel file, laid out as inductor lays out a loop built apart from its kernels
-#: (``cpp_wrapper_build_separate``); building them builds both of that build's headers
-_PROBE_LOOP = ('#include <torch/csrc/inductor/cpp_wrapper/cpu.h>\n'
-               'extern "C" void motornet_fn_probe(float* out_ptr0);\n'
-               'void inductor_entry_impl(AtenTensorHandle* input_handles, AtenTensorHandle* output_handles) {}\n')
-_PROBE_LOOP_KERNEL = ('#include <torch/csrc/inductor/cpp_prefix.h>\n'
-                      'extern "C" void motornet_fn_probe(float* out_ptr0) { out_ptr0[0] = 1.0f; }\n')
 #: a C++ loop built as one file with its kernels; building it builds that build's header
 _PROBE_FILE = ('#include <torch/csrc/inductor/cpp_wrapper/cpu.h>\n'
                'void inductor_entry_impl(AtenTensorHandle* input_handles, AtenTensorHandle* output_handles) {}\n')
+#: a C++ loop wrapper and its kernel file, laid out as inductor lays out a loop built apart from its kernels
+#: (``cpp_wrapper_build_separate``); building them builds both of that build's headers
+_PROBE_LOOP = _PROBE_FILE + 'extern "C" void motornet_fn_probe(float* out_ptr0);\n'
+_PROBE_LOOP_KERNEL = ('#include <torch/csrc/inductor/cpp_prefix.h>\n'
+                      'extern "C" void motornet_fn_probe(float* out_ptr0) { out_ptr0[0] = 1.0f; }\n')
 #: the headers :func:`start_warmup` can build: the Python wrapper's kernels', a C++ loop's built apart from its
 #: kernels, a C++ loop's built as one file, or the same with :mod:`~motornet_fn.core.stack_loop`'s wrapper
 HEADERS = ("python", "cpp_loop", "cpp_file", "stack_file")
@@ -60,7 +60,7 @@ HEADERS = ("python", "cpp_loop", "cpp_file", "stack_file")
 WARMUP_NICENESS = 10
 
 _lock = threading.Lock()
-#: the warm-up threads started: {"isa": the instruction-set probes, "python" / "cpp_loop": a header build}
+#: the warm-up threads started: {"isa": the instruction-set probes, a name of :data:`HEADERS`: that header's build}
 _threads: dict[str, threading.Thread] = {}
 #: what the warm-up did: {"seconds": float, "error": str | None}, filled in when its last step ends
 RESULT: dict = {}
