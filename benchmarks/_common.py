@@ -71,9 +71,7 @@ def back_to_back(fns: dict[str, Callable[[], object]], repeats: int, seconds: fl
         for _ in range(warmup):
             fn()
         gc.collect()
-        start = time.perf_counter()
-        fn()
-        n = max(repeats, min(1000, int(seconds / max(time.perf_counter() - start, 1e-9))))
+        n = max(repeats, min(1000, int(seconds / max(first_call(fn), 1e-9))))
         samples = []
         for _ in range(n):
             start = time.perf_counter()
