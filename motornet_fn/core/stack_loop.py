@@ -15,9 +15,10 @@ so results are bit for bit those of inductor's own wrapper.
 
 It is chosen per compilation by the options :data:`OPTIONS` (in ``compiled.NO_GRAD_OPTIONS``, the default of
 ``compiled.rollout`` under ``torch.no_grad()``); every other compilation keeps inductor's wrapper, and AOTInductor's own
-use of the option keeps inductor's ArrayRef wrapper. Where a loop's buffers exceed inductor's stack budget
-(100 KiB), have symbolic sizes, or the graph holds an extern kernel (a matmul, a fallback op), they are
-allocated on the heap as before, inside the same wrapper.
+use of the option keeps inductor's ArrayRef wrapper, and so does a graph with a symbolic input size (a dynamic
+batch: see :func:`_has_symbolic_inputs`). Where a loop's buffers exceed inductor's stack budget (100 KiB) or the
+graph holds an extern kernel (a matmul, a fallback op), they are allocated on the heap as before, inside the same
+wrapper.
 """
 from __future__ import annotations
 
@@ -218,9 +219,25 @@ def _wrapper_class():
     return StackLoopWrapper
 
 
+def _has_symbolic_inputs(graph) -> bool:
+    """Whether a graph being lowered takes a symbolic size (a dynamic batch dim).
+
+    Such a loop has nothing of static size to put on the stack, and g++ -O3 did not finish building the stack loop
+    of a dynamic-batch Arm26 rollout (B = 32, no loads) in 15 minutes (-O2: 3 s; inductor's wrapper: 15 s in all),
+    so it keeps inductor's wrapper."""
+    import sympy
+
+    for value in getattr(graph, "graph_inputs", {}).values():
+        sizes = [value] if isinstance(value, sympy.Expr) else list(value.get_size()) if hasattr(value, "get_size") else []
+        if any(isinstance(size, sympy.Expr) and size.free_symbols for size in sizes):
+            return True
+    return False
+
+
 def _chooser(default: type, stack_loop: type) -> type:
     """Inductor's CPU ``cpp_wrapper`` class (whose class attributes inductor reads) creating a
-    ``stack_loop`` wrapper where the option :data:`OPTION` is on, and its own wrapper elsewhere."""
+    ``stack_loop`` wrapper where the option :data:`OPTION` is on and no input size is symbolic, and its own wrapper
+    elsewhere."""
 
     def create(*args, **kwargs):
         from torch._inductor import config
@@ -230,11 +247,13 @@ def _chooser(default: type, stack_loop: type) -> type:
         chosen = default
         if config.aot_inductor.allow_stack_allocation:
             try:
-                aot_mode = V.graph.aot_mode
+                graph = V.graph
             except AttributeError:  # no graph being lowered
-                aot_mode = False
-            # AOTInductor's own use of the option keeps inductor's ArrayRef wrapper
-            chosen = CppWrapperCpuArrayRef if aot_mode else stack_loop
+                graph = None
+            if getattr(graph, "aot_mode", False):
+                chosen = CppWrapperCpuArrayRef  # AOTInductor's own use of the option keeps its ArrayRef wrapper
+            elif not _has_symbolic_inputs(graph):
+                chosen = stack_loop
         return chosen.create(*args, **kwargs)
 
     return type("CppWrapperChooser", (default,), {"create": staticmethod(create), "_motornet_fn_chooser": True})

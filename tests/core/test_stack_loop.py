@@ -148,6 +148,7 @@ def test_the_wrapper_is_chosen_by_the_option_and_aot_mode_keeps_inductors_arrayr
 
     class Graph:
         aot_mode = False
+        graph_inputs = {}
 
     with V.set_graph_handler(Graph()):
         assert choose.create(False, None, None) == "inductor"
@@ -155,6 +156,38 @@ def test_the_wrapper_is_chosen_by_the_option_and_aot_mode_keeps_inductors_arrayr
             assert choose.create(False, None, None) == "stack loop"
             Graph.aot_mode = True
             assert choose.create(False, None, None) == "arrayref"
+
+
+def test_a_graph_with_a_symbolic_input_size_keeps_inductors_wrapper(monkeypatch):
+    """g++ -O3 did not finish building the stack loop of a dynamic-batch Arm26 rollout: symbolic sizes keep
+    inductor's wrapper."""
+    import sympy
+    from torch._inductor import config
+    from torch._inductor.virtualized import V
+
+    def made(name):
+        return type(name, (), {"create": staticmethod(lambda *args, **kwargs: name)})
+
+    choose = stack_loop._chooser(made("inductor"), made("stack loop"))
+    batch = sympy.Symbol("s0", positive=True, integer=True)
+
+    class Tensor:
+        def __init__(self, *sizes):
+            self.sizes = list(sizes)
+
+        def get_size(self):
+            return self.sizes
+
+    class Graph:
+        aot_mode = False
+        graph_inputs = {"arg0_1": Tensor(sympy.Integer(3), sympy.Integer(70)), "n": sympy.Integer(4)}
+
+    with V.set_graph_handler(Graph()), config.patch({stack_loop.OPTION: True}):
+        assert choose.create(False, None, None) == "stack loop"
+        Graph.graph_inputs = {"arg0_1": Tensor(batch, sympy.Integer(70))}
+        assert choose.create(False, None, None) == "inductor"
+        Graph.graph_inputs = {"s0": batch}
+        assert choose.create(False, None, None) == "inductor"
 
 
 def test_the_cache_key_changes_with_this_wrapper():
@@ -215,10 +248,11 @@ def _joint(state):
 @needs_scan
 @pytest.mark.slow
 def test_loads_and_a_symbolic_batch_and_an_over_budget_loop_equal_inductors_wrapper(monkeypatch):
-    """Time-varying loads; a symbolic batch (no static size: heap buffers, carries moved); and a batch whose loop
-    buffers exceed the 100 KiB stack budget (heap buffers, as inductor's wrapper): all bit for bit."""
+    """Time-varying loads; a symbolic batch (inductor's wrapper); and a batch whose loop buffers exceed the 100 KiB
+    stack budget (heap buffers, as inductor's wrapper): all bit for bit."""
     spec, params = core.rigid_tendon_arm26()
     generator = torch.Generator().manual_seed(2)
+    sources = generated_loops(monkeypatch)
     for batch, kwargs in ((2, {}), (3, {"dynamic_batch": True}), (5, {"dynamic_batch": True}), (1024, {})):
         state = arm26_state(spec, params, batch)
         actions = torch.rand(20, batch, spec.n_muscles, generator=generator)
@@ -229,7 +263,10 @@ def test_loads_and_a_symbolic_batch_and_an_over_budget_loop_equal_inductors_wrap
                                    options=compiled.DEFAULT_OPTIONS, **kwargs)
             got = compiled.rollout(spec, params, state, actions, loads, time_varying_loads=True, record=None, **kwargs)
         assert_same(ref, got)
-    sources = generated_loops(monkeypatch)
+    # the symbolic batch compiled with inductor's wrapper (see test_a_graph_with_a_symbolic_input_size_...)
+    symbolic = [source for source in sources if re.search(r"int_array_\d+\[\] = \{s\d+", source)]
+    assert symbolic and not any("motornet_fn::carry(" in source for source in symbolic)
+    assert any("motornet_fn::carry(" in source for source in sources)
     with torch.no_grad():
         compiled.rollout(spec, params, arm26_state(spec, params, 1024), torch.rand(7, 1024, spec.n_muscles),
                          record=None, options=compiled.NO_GRAD_OPTIONS)
