@@ -22,7 +22,7 @@ from motornet_fn.core import effector as eff
 from motornet_fn.core import env as environment
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
 from motornet_fn.core.env import EnvParams, EnvSpec, EnvState, StepDraws
-from motornet_fn.core.packing import ConstantLayout, FlatLayout, materialise
+from motornet_fn.core.packing import ConstantLayout, FlatLayout, batch_first, batch_last, materialise
 from motornet_fn.core.tasks import goal_at
 from motornet_fn.core.tree import tree_detach, tree_flatten, tree_leaves, tree_map, tree_stack, tree_unflatten
 from motornet_fn.core.types import EffectorState, Loads
@@ -50,7 +50,8 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         xs: a pytree whose leaves have a leading time dim of ``n_steps`` (None leaves are absent inputs).
         scan: run as a ``scan`` (for ``torch.compile``) instead of a Python loop.
         batch_shape: the leading batch dims shared by every carry and record leaf (``scan`` only: the
-            carry and records are packed into one ``(*batch, n)`` tensor each).
+            carry and records are packed into one ``(n, *batch)`` tensor each, batch last, and inputs with the
+            batch dims are moved batch last: :meth:`~motornet_fn.core.packing.FlatLayout.pack_by_field`).
         record_example: a record with the structure and shapes of ``body``'s (``scan`` only).
         truncate_every: detach the carry every this many steps (eager only: truncated backpropagation
             through time).
@@ -106,15 +107,26 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         raise RuntimeError("scan=True needs torch._higher_order_ops.scan (torch >= 2.5)")
     if truncate_every:
         raise ValueError(f"truncate_every={truncate_every!r} needs the eager loop (scan=False)")
-    carry_layout = FlatLayout.of(carry, len(batch_shape))
-    record_layout = FlatLayout.of(record_example, len(batch_shape))
+    nb = len(batch_shape)
+    carry_layout = FlatLayout.of(carry, nb)
+    record_layout = FlatLayout.of(record_example, nb)
+    # Batch last (FlatLayout.pack_by_field: carry, records and per-step inputs), inductor vectorizes a step across
+    # the batch: Arm26, 200 steps, final state, 13.3 -> 9.5 ms at B = 1024. Records as wide as the carry (a recorded
+    # state) then cost more to hand back batch first than the step saves (B = 1024: 29 -> 45 ms), so they keep
+    # the batch first layout.
+    by_field = record_layout.width < carry_layout.width
+    tensors = [leaves[i] for i in present]
+    moved = [by_field and x.ndim > 1 + nb and tuple(x.shape[1:1 + nb]) == tuple(batch_shape) for x in tensors]
+    tensors = [batch_last(x, 1, nb) if m else x for x, m in zip(tensors, moved)]
+    pack = FlatLayout.pack_by_field if by_field else FlatLayout.pack
+    unpack = FlatLayout.unpack_by_field if by_field else FlatLayout.unpack
 
     def packed_body(packed, x):
-        new, record = body(carry_layout.unpack(packed, batch_shape), rebuild(x))
-        return carry_layout.pack(new, batch_shape), record_layout.pack(record, batch_shape)
+        x = [batch_first(value, 0, nb) if m else value for value, m in zip(x, moved)]
+        new, record = body(unpack(carry_layout, packed, batch_shape), rebuild(x))
+        return pack(carry_layout, new, batch_shape), pack(record_layout, record, batch_shape)
 
-    packed = carry_layout.pack(carry, batch_shape)
-    tensors = [leaves[i] for i in present]
+    packed = pack(carry_layout, carry, batch_shape)
     if not tensors:  # scan needs something to iterate over
         tensors, rebuild_empty = [packed.new_zeros(n_steps)], rebuild
         rebuild = lambda sliced: rebuild_empty([])  # noqa: E731
@@ -141,7 +153,9 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         tail.append(out)
     if tail:
         ys = torch.cat([ys, torch.stack(tail)], dim=0)
-    return carry_layout.unpack(packed, batch_shape), record_layout.unpack(ys, (n_steps, *batch_shape))
+    if by_field:
+        return unpack(carry_layout, packed, batch_shape), unpack(record_layout, ys, batch_shape, lead=1)
+    return unpack(carry_layout, packed, batch_shape), unpack(record_layout, ys, (n_steps, *batch_shape))
 
 
 def _records_gradient(*trees: Any) -> bool:
