@@ -111,9 +111,9 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
     carry_layout = FlatLayout.of(carry, nb)
     record_layout = FlatLayout.of(record_example, nb)
     # Batch last (FlatLayout.pack_by_field: carry, records and per-step inputs), inductor vectorizes a step across
-    # the batch: Arm26, 200 steps, final state, 13.3 -> 9.5 ms at B = 1024. Records as wide as the carry (a recorded
-    # state) then cost more to hand back batch first than the step saves (B = 1024: 29 -> 45 ms), so they keep
-    # the batch first layout.
+    # the batch: Arm26, 200 steps, final state, B = 1024, 14.7-17.7 -> 8.4-9.0 ms in alternating runs. Records as
+    # wide as the carry (a recorded state) keep the batch-first layout: a draft with them batch last measured
+    # 44.7 ms for that rollout, against 29.2 ms batch first in the session before (not a same-session A/B).
     by_field = record_layout.width < carry_layout.width
     tensors = [leaves[i] for i in present]
     moved = [by_field and x.ndim > 1 + nb and tuple(x.shape[1:1 + nb]) == tuple(batch_shape) for x in tensors]
@@ -153,9 +153,7 @@ def iterate(body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any, n_
         tail.append(out)
     if tail:
         ys = torch.cat([ys, torch.stack(tail)], dim=0)
-    if by_field:
-        return unpack(carry_layout, packed, batch_shape), unpack(record_layout, ys, batch_shape, lead=1)
-    return unpack(carry_layout, packed, batch_shape), unpack(record_layout, ys, (n_steps, *batch_shape))
+    return unpack(carry_layout, packed, batch_shape), unpack(record_layout, ys, batch_shape, lead=1)
 
 
 def _records_gradient(*trees: Any) -> bool:

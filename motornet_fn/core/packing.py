@@ -43,9 +43,11 @@ class FlatLayout(NamedTuple):
         return torch.cat([leaf.expand((*batch_shape, *t)).reshape((*batch_shape, s))
                           for leaf, t, s in zip(leaves, self.trailing, self.sizes)], dim=-1)
 
-    def unpack(self, flat: torch.Tensor, batch_shape: tuple) -> Any:
-        """Inverse of :meth:`pack` for ``flat`` ``(*batch, n)`` (views where possible)."""
+    def unpack(self, flat: torch.Tensor, batch_shape: tuple, lead: int = 0) -> Any:
+        """Inverse of :meth:`pack` for ``flat`` ``(*lead, *batch, n)`` (views where possible; ``lead`` leading
+        dims, a scan's time axis, unpack as more batch dims)."""
         parts = torch.split(flat, self.sizes, dim=-1)
+        batch_shape = (*flat.shape[:lead], *batch_shape)
         return tree_unflatten([p.reshape((*batch_shape, *t)) for p, t in zip(parts, self.trailing)], self.treespec)
 
     def pack_by_field(self, tree: Any, batch_shape: tuple) -> torch.Tensor:
@@ -64,8 +66,8 @@ class FlatLayout(NamedTuple):
         time axis): leaves ``(*lead, *batch, *trailing)``, views of ``flat``."""
         nb = len(batch_shape)
         parts = torch.split(flat, self.sizes, dim=lead)
-        leaves = [batch_first(p.reshape((*p.shape[:lead], *t, *p.shape[lead + 1:])), lead, nb) if t
-                  else p.reshape((*p.shape[:lead], *p.shape[lead + 1:])) for p, t in zip(parts, self.trailing)]
+        leaves = [batch_first(p.reshape((*p.shape[:lead], *t, *p.shape[lead + 1:])), lead, nb)
+                  for p, t in zip(parts, self.trailing)]
         return tree_unflatten(leaves, self.treespec)
 
 

@@ -226,10 +226,11 @@ def _has_symbolic_inputs(graph) -> bool:
     of a dynamic-batch Arm26 rollout (B = 32, no loads) in 15 minutes (-O2: 3 s; inductor's wrapper: 15 s in all),
     so it keeps inductor's wrapper."""
     import sympy
+    from torch._inductor.utils import has_free_symbols
 
     for value in getattr(graph, "graph_inputs", {}).values():
-        sizes = [value] if isinstance(value, sympy.Expr) else list(value.get_size()) if hasattr(value, "get_size") else []
-        if any(isinstance(size, sympy.Expr) and size.free_symbols for size in sizes):
+        sizes = (value,) if isinstance(value, sympy.Expr) else getattr(value, "get_size", tuple)()
+        if has_free_symbols(sizes):
             return True
     return False
 
