@@ -142,7 +142,7 @@ def bench_backward(args, report):
     name = "RigidTendonArm26"
     steps = args.backward_steps
     print(f"\n## {name}: {steps}-step rollout + backward (loss = mean fingertip position): ms per call")
-    columns = ("motornet", "fn_eager", "fn_compiled", "fn_compiled_stack")
+    columns = ("motornet", "fn_eager", "fn_compiled")
     print(" ".join(f"{k:>16s}" for k in ("B",) + columns) + "   ratios motornet/" + ", motornet/".join(columns[1:]))
     spec, params = core.prebuilt(name)
     fingertip = lambda s: core.cartesian(spec, params, s.joint).pos  # noqa: E731  (one object: it keys the cache)
@@ -163,20 +163,18 @@ def bench_backward(args, report):
             core.cartesian(spec, params, traj.joint).pos.mean().backward()
             return actions.grad
 
-        def compiled_run(options=None):
+        def compiled_run():
             actions = base.clone().requires_grad_(True)
-            compiled.rollout(spec, params, state, actions, record=fingertip, options=options).mean().backward()
+            compiled.rollout(spec, params, state, actions, record=fingertip).mean().backward()
             return actions.grad
 
         if mn is not None:
             fns["motornet"] = mn_run
         fns["fn_eager"] = eager_run
-        if args.compile:
-            # fn_compiled_stack: core.stack_loop's loop wrapper (compiled.NO_GRAD_OPTIONS, passed under grad mode)
-            for label, run in (("fn_compiled", compiled_run),
-                               ("fn_compiled_stack", lambda: compiled_run(compiled.NO_GRAD_OPTIONS))):
-                report["compile"].append((f"rollout+backward {name} B={batch} T={steps} {label}", first_call(run)))
-                fns[label] = run
+        if args.compile:  # (core.stack_loop's wrapper does not apply under autograd: no stack-loop column)
+            report["compile"].append((f"rollout+backward {name} B={batch} T={steps} fn_compiled",
+                                      first_call(compiled_run)))
+            fns["fn_compiled"] = compiled_run
             grad_gap = (eager_run() - compiled_run()).abs().max().item()
             report["parity"].append((f"backward B={batch}: max |grad eager - grad compiled|", grad_gap))
         result = (back_to_back if args.back_to_back else interleaved)(fns, repeats=args.repeats)

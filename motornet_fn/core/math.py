@@ -1,4 +1,4 @@
-"""Gradient-safe numerical helpers (double-``where`` pattern) and small rotations."""
+"""Gradient-safe numerical helpers (double-``where`` pattern), small rotations and prefix sums."""
 from __future__ import annotations
 
 import torch
@@ -26,3 +26,18 @@ def rotate2d(coords: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     c, s = torch.cos(angle), torch.sin(angle)
     x, y = coords[..., 0, :], coords[..., 1, :]
     return torch.stack([x * c - y * s, x * s + y * c], dim=-2)
+
+
+def prefix_sum(x: torch.Tensor) -> torch.Tensor:
+    """Cumulative sum over the last dim, (..., n) -> (..., n), written as n - 1 elementwise adds.
+
+    ``torch.cumsum``'s numbers (to float rounding: ATen accumulates float32 in double, so for n <= 2 they are
+    the same bits), but it fuses into compiled kernels: inductor's CPU backend has no lowering for ``cumsum`` and
+    calls ATen's out of the kernel, an allocation and a dispatch at every step of a compiled loop (and another
+    in the backward).
+    """
+    parts = x.unbind(-1)
+    sums = [parts[0]]
+    for part in parts[1:]:
+        sums.append(sums[-1] + part)
+    return torch.stack(sums, dim=-1)

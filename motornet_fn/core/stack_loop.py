@@ -16,7 +16,8 @@ so results are bit for bit those of inductor's own wrapper.
 It is chosen per compilation by the options :data:`OPTIONS` (in ``compiled.NO_GRAD_OPTIONS``, the default of
 ``compiled.rollout`` under ``torch.no_grad()``); every other compilation keeps inductor's wrapper, and AOTInductor's own
 use of the option keeps inductor's ArrayRef wrapper, and so does a graph with a symbolic input size (a dynamic
-batch: see :func:`_has_symbolic_inputs`). Where a loop's buffers exceed inductor's stack budget (100 KiB) or the
+batch: see :func:`_has_symbolic_inputs`) and the forward and backward graphs of a compilation under autograd
+(the options passed under grad mode). Where a loop's buffers exceed inductor's stack budget (100 KiB) or the
 graph holds an extern kernel (a matmul, a fallback op), they are allocated on the heap as before, inside the same
 wrapper.
 """
@@ -237,8 +238,8 @@ def _has_symbolic_inputs(graph) -> bool:
 
 def _chooser(default: type, stack_loop: type) -> type:
     """Inductor's CPU ``cpp_wrapper`` class (whose class attributes inductor reads) creating a
-    ``stack_loop`` wrapper where the option :data:`OPTION` is on and no input size is symbolic, and its own wrapper
-    elsewhere."""
+    ``stack_loop`` wrapper where the option :data:`OPTION` is on, the graph is an inference graph (no autograd) and
+    no input size is symbolic, and its own wrapper elsewhere."""
 
     def create(*args, **kwargs):
         from torch._inductor import config
@@ -253,7 +254,10 @@ def _chooser(default: type, stack_loop: type) -> type:
                 graph = None
             if getattr(graph, "aot_mode", False):
                 chosen = CppWrapperCpuArrayRef  # AOTInductor's own use of the option keeps its ArrayRef wrapper
-            elif not _has_symbolic_inputs(graph):
+            elif getattr(graph, "is_inference", True) and not _has_symbolic_inputs(graph):
+                # an autograd compilation's forward or backward keeps inductor's wrapper: g++ -O3 did not finish
+                # (40 min) the stack loop of a 100-step Arm26 rollout + backward's forward, and under grad the
+                # stack loop never measured faster
                 chosen = stack_loop
         return chosen.create(*args, **kwargs)
 

@@ -209,3 +209,21 @@ def test_default_bounds_are_motornets():
     pm = core.PointMass(2).make_params(dtype=F64)
     np.testing.assert_allclose(pm.pos_lower_bound.numpy(), [-1.0, -1.0])
     np.testing.assert_allclose(pm.vel_upper_bound.numpy(), [1000.0, 1000.0])
+
+
+def test_prefix_sum_is_cumsum_and_leaves_no_cumsum_in_the_kinematics_graph():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from motornet_fn.core.math import prefix_sum
+
+    g = torch.Generator().manual_seed(2)
+    two = torch.randn(5, 2, generator=g)
+    assert torch.equal(prefix_sum(two), torch.cumsum(two, -1))  # two terms: the same bits
+    many = torch.randn(5, 7, dtype=torch.float64, generator=g)
+    torch.testing.assert_close(prefix_sum(many), torch.cumsum(many, -1), rtol=1e-15, atol=1e-15)
+    # inductor's CPU backend calls ATen's cumsum outside its kernels: the kinematics must not use it
+    spec, params = core.prebuilt("RigidTendonArm26")
+    joint = core.JointState(torch.rand(3, 2, generator=g), torch.rand(3, 2, generator=g))
+    graph = make_fx(lambda j: core.cartesian(spec, params, j))(joint).graph
+    targets = {str(node.target) for node in graph.nodes if node.op == "call_function"}
+    assert not any("cumsum" in t for t in targets), targets

@@ -102,8 +102,8 @@ def _toy_inputs(requires_grad=False):
 @needs_scan
 @pytest.mark.parametrize("requires_grad", [False, True])
 def test_toy_loop_equals_inductors_wrapper_and_eager(requires_grad, monkeypatch):
-    """Integer, boolean and float carries, carries that are views at an offset into one body buffer, and (with
-    gradients) the saved per-step values the loop writes in place: all bit for bit inductor's own wrapper."""
+    """Integer, boolean and float carries and carries that are views at an offset into one body buffer: bit for bit
+    inductor's own wrapper. With gradients the options change nothing: the graphs keep inductor's wrapper."""
     compiled.configure_cache()  # before inductor first reads its cache directory, as compile_function does
     stack_loop.install()
     sources = generated_loops(monkeypatch)
@@ -125,7 +125,10 @@ def test_toy_loop_equals_inductors_wrapper_and_eager(requires_grad, monkeypatch)
     for got, expected in zip(results[1], list(carry) + [ys]):
         torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
     ours = [source for source in sources if "motornet_fn::carry(" in source]
-    assert ours and len(ours) < len(sources)  # inductor's wrapper for DEFAULT_OPTIONS, ours for NO_GRAD_OPTIONS
+    if requires_grad:  # an autograd compilation's forward and backward keep inductor's wrapper
+        assert sources and not ours
+    else:
+        assert ours and len(ours) < len(sources)  # inductor's wrapper for DEFAULT_OPTIONS, ours for NO_GRAD_OPTIONS
 
 
 def test_the_wrapper_is_chosen_by_the_option_and_aot_mode_keeps_inductors_arrayref_wrapper(monkeypatch):
@@ -148,13 +151,16 @@ def test_the_wrapper_is_chosen_by_the_option_and_aot_mode_keeps_inductors_arrayr
 
     class Graph:
         aot_mode = False
+        is_inference = True
         graph_inputs = {}
 
     with V.set_graph_handler(Graph()):
         assert choose.create(False, None, None) == "inductor"
         with config.patch({stack_loop.OPTION: True}):
             assert choose.create(False, None, None) == "stack loop"
-            Graph.aot_mode = True
+            Graph.is_inference = False  # an autograd compilation's forward or backward
+            assert choose.create(False, None, None) == "inductor"
+            Graph.is_inference, Graph.aot_mode = True, True
             assert choose.create(False, None, None) == "arrayref"
 
 
@@ -302,9 +308,8 @@ def test_rollouts_with_gradients_keep_inductors_wrapper(monkeypatch):
 @needs_scan
 @pytest.mark.slow
 def test_a_rollout_with_gradients_under_the_stack_loop_equals_inductors_wrapper():
-    """Passed explicitly under grad mode, NO_GRAD_OPTIONS compiles a forward whose loop also writes the per-step
-    values saved for backward in place, and a backward loop: outputs and gradients are inductor's own wrapper's,
-    bit for bit."""
+    """Passed explicitly under grad mode, NO_GRAD_OPTIONS compiles (with inductor's wrapper: the graphs are an
+    autograd compilation's) outputs and gradients bit for bit those of DEFAULT_OPTIONS."""
     spec, params = core.rigid_tendon_arm26()
     state = arm26_state(spec, params, 2)
     base = torch.rand(30, 2, spec.n_muscles, generator=torch.Generator().manual_seed(3))

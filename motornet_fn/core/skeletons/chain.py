@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from motornet_fn.core.constants import static_tensor
+from motornet_fn.core.math import prefix_sum
 from motornet_fn.core.skeletons.base import SkeletonModel, as_vector, check_bounds
 from motornet_fn.core.types import CartesianState, PointKinematics
 
@@ -132,7 +133,7 @@ class PlanarChain(SkeletonModel):
     def com_jacobians(self, params, pos):
         """(phi (..., N), J (..., 2, N_joint i, N_link k)) with J[..., :, i, k] = dp_k/dq_i."""
         upper, strict = self._tri(pos)
-        phi = torch.cumsum(pos, dim=-1)
+        phi = prefix_sum(pos)
         du = _du(phi)  # (..., 2, N)
         # contribution of link j's length to p_k for j < k, moved by joints i <= j
         link_terms = (du * params.length).unsqueeze(-1) * strict  # (..., 2, j, k)
@@ -151,7 +152,7 @@ class PlanarChain(SkeletonModel):
     def acceleration(self, params, joint, torque, endpoint_load):
         _, strict = self._tri(joint.pos)
         phi, jac = self.com_jacobians(params, joint.pos)
-        omega = torch.cumsum(joint.vel, dim=-1)  # absolute angular velocities
+        omega = prefix_sum(joint.vel)  # absolute angular velocities
         u_w2 = _u(phi) * omega.unsqueeze(-2) ** 2  # (..., 2, N)
         centripetal = -torch.einsum("...dj,jk->...dk", u_w2 * params.length, strict) - u_w2 * params.com
         h = torch.einsum("k,...dik,...dk->...i", params.mass, jac, centripetal)
@@ -164,19 +165,19 @@ class PlanarChain(SkeletonModel):
     def endpoint_jacobian(self, params, pos):
         """d(endpoint)/dq, (..., 2, N)."""
         upper, _ = self._tri(pos)
-        phi = torch.cumsum(pos, dim=-1)
+        phi = prefix_sum(pos)
         return torch.einsum("...dj,ij->...di", _du(phi) * params.length, upper)
 
     def forward_kinematics(self, params, joint):
-        phi = torch.cumsum(joint.pos, dim=-1)
+        phi = prefix_sum(joint.pos)
         tip = torch.sum(_u(phi) * params.length, dim=-1)
         vel = torch.einsum("...di,...i->...d", self.endpoint_jacobian(params, joint.pos), joint.vel)
         return CartesianState(tip, vel)
 
     def joint_positions(self, params, pos):
         """(..., 2, N + 1) positions of the shoulder, each joint and the endpoint."""
-        phi = torch.cumsum(pos, dim=-1)
-        pts = torch.cumsum(_u(phi) * params.length, dim=-1)
+        phi = prefix_sum(pos)
+        pts = prefix_sum(_u(phi) * params.length)
         return torch.cat([torch.zeros_like(pts[..., :1]), pts], dim=-1)
 
     def fixation_points(self, params, joint, coordinates, bodies, motornet_velocity=True):
@@ -191,7 +192,7 @@ class PlanarChain(SkeletonModel):
         origin_links = static_tensor(("chain.origin_links", n, bodies),
                                      lambda: np.arange(1, n + 1)[:, None] < b[None, :], device,
                                      dtype)  # (N_link j, P): link j lies between the origin and the body
-        phi = torch.cumsum(joint.pos, dim=-1)
+        phi = prefix_sum(joint.pos)
         angle = phi @ onehot  # (..., P); world points keep angle 0
         cos, sin = torch.cos(angle), torch.sin(angle)
         cx, cy = coordinates[0], coordinates[1]
@@ -211,7 +212,7 @@ class PlanarChain(SkeletonModel):
         """Kinetic + gravitational potential energy (J), (...)."""
         m = self.mass_matrix(params, joint.pos)
         kinetic = 0.5 * torch.einsum("...i,...ij,...j->...", joint.vel, m, joint.vel)
-        phi = torch.cumsum(joint.pos, dim=-1)
+        phi = prefix_sum(joint.pos)
         _, strict = self._tri(joint.pos)
         com = (_u(phi) * params.length) @ strict + _u(phi) * params.com  # (..., 2, N)
         potential = -torch.einsum("k,...dk,d->...", params.mass, com, params.gravity)

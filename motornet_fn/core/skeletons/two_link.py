@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from motornet_fn.core.constants import static_tensor
+from motornet_fn.core.math import prefix_sum
 from motornet_fn.core.skeletons.base import SkeletonModel, as_scalar, as_vector, check_bounds
 from motornet_fn.core.types import CartesianState, PointKinematics
 
@@ -199,7 +200,7 @@ class TwoDofArm(SkeletonModel):
     def forward_kinematics(self, params, joint):
         # segment k points along the absolute angle q0 + ... + qk, which turns at v0 + ... + vk:
         # x = sum_k l_k cos(a_k), y = sum_k l_k sin(a_k), (vx, vy) = sum_k l_k w_k (-sin(a_k), cos(a_k))
-        angle, rate = joint.pos.cumsum(-1), joint.vel.cumsum(-1)  # (..., 2)
+        angle, rate = prefix_sum(joint.pos), prefix_sum(joint.vel)  # (..., 2)
         lengths = torch.stack([params.l1, params.l2], -1)  # (..., 2)
         lc, ls = lengths * torch.cos(angle), lengths * torch.sin(angle)
         pos = torch.stack([lc.sum(-1), ls.sum(-1)], -1)
