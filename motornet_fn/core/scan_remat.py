@@ -20,27 +20,15 @@ cache keys, so graphs partitioned before the change are never replayed.
 """
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import torch
-from torch._inductor.custom_graph_pass import CustomGraphPass
+
+from motornet_fn.core.cache_key import FileVersion
 
 _ORIGINAL = None
 
 
-class _PolicyVersion(CustomGraphPass):
-    """A pre-grad pass that changes nothing: its ``uuid`` (a hash of this file) keys the compile caches."""
-
-    def __call__(self, graph) -> None:
-        return None
-
-    def uuid(self) -> str:
-        return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-
 #: inductor options of a compilation whose scans recompute their steps in the backward
-OPTIONS = {"post_grad_custom_pre_pass": _PolicyVersion()}
+OPTIONS = {"post_grad_custom_pre_pass": FileVersion(__file__)}
 
 
 def mark_recompute(graph: torch.fx.Graph) -> int:
@@ -60,8 +48,7 @@ def mark_recompute(graph: torch.fx.Graph) -> int:
 
 
 def _partition(self, partition_fn, always_recompute_complex_exprs):
-    mark_recompute(self.joint_gm.graph)
-    self.joint_gm.recompile()
+    mark_recompute(self.joint_gm.graph)  # node metadata only: the graph module's code is unchanged
     return _ORIGINAL(self, partition_fn, always_recompute_complex_exprs)
 
 
