@@ -26,6 +26,7 @@ def test_scan_graphs_are_cached_and_keyed_by_their_body(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     compiled.configure_cache()
     results = {}
+    bypasses = counters["inductor"]["fxgraph_cache_bypass"]  # (process-wide: earlier tests' compilations count too)
     for dt in (0.01, 0.02, 0.01):  # the third compiles again in memory but must hit the disk cache of the first
         compiled.clear_caches()
         torch._dynamo.reset()
@@ -36,4 +37,4 @@ def test_scan_graphs_are_cached_and_keyed_by_their_body(tmp_path, monkeypatch):
         results.setdefault(dt, []).append(counters["inductor"]["fxgraph_cache_hit"] - hits)
     assert results[0.01][0] == 0 and results[0.02] == [0]  # dt is baked into the body: a new key
     assert results[0.01][1] >= 1  # the same rollout in a "new process" loads from the cache
-    assert counters["inductor"]["fxgraph_cache_bypass"] == 0
+    assert counters["inductor"]["fxgraph_cache_bypass"] == bypasses
