@@ -21,9 +21,10 @@ Sections:
 * ``memory``: growth of the process's resident set during 3 training batches after a warm-up batch
   (each implementation in a fresh subprocess; Linux only).
 * ``loops``: the compiled episode's time-loop builds (``LOOPS``: a Python loop wrapper, the C++ loop built
-  apart from its kernels, the C++ loop and kernels as one file), each alone in a fresh subprocess with a fresh
-  ``TORCHINDUCTOR_CACHE_DIR``: first batch (compile), then the median of ``--batches`` batches and the loss,
-  against MotorNet's batch measured in a subprocess of the same run; ``--workloads`` picks the workloads.
+  apart from its kernels, the C++ loop and kernels as one file, the loop built apart with inductor's own wrapper
+  instead of ``core.loop_pool``'s), each alone in a fresh subprocess with a fresh ``TORCHINDUCTOR_CACHE_DIR``:
+  first batch (compile), then the median of ``--batches`` batches and the loss, against MotorNet's batch measured
+  in a subprocess of the same run; ``--workloads`` and ``--loops`` pick the workloads and the builds.
 
 Medians of round-robin repeats (ms per batch); compile times (first batch) print separately.
 """
@@ -119,7 +120,9 @@ def bench_ensemble(args, report):
 
 
 #: the time-loop builds of the ``loops`` section: inductor options of the trainer's compiled episode
-LOOPS = {"python_loop": {}, "cpp_loop_apart": CPP_LOOP_OPTIONS, "cpp_loop_one_file": DEFAULT_OPTIONS}
+LOOPS = {"python_loop": {}, "cpp_loop_apart": CPP_LOOP_OPTIONS, "cpp_loop_one_file": DEFAULT_OPTIONS,
+         # inductor's own loop wrapper (each iteration allocates its buffers), without core.loop_pool
+         "cpp_loop_apart_unpooled": {**CPP_LOOP_OPTIONS, "joint_custom_post_pass": None}}
 
 
 def loop_one(impl: str, workload: str, batches: int) -> dict:
@@ -146,7 +149,7 @@ def bench_loops(args, report):
 
     print(f"\n## compiled time-loop builds, each alone in a fresh process with a fresh compile cache "
           f"(median of {args.batches} batches after the first)")
-    impls = (["motornet"] if mn is not None else []) + list(LOOPS)
+    impls = (["motornet"] if mn is not None else []) + list(args.loops)
     for workload in args.workloads:
         results = {}
         for impl in impls:
@@ -201,6 +204,8 @@ def main(argv=None):
                         default=["tutorial", "arm26", "ensemble", "memory"])
     parser.add_argument("--workloads", nargs="+", choices=tuple(WORKLOADS), default=list(WORKLOADS),
                         help="workloads of the memory and loops sections")
+    parser.add_argument("--loops", nargs="+", choices=tuple(LOOPS), default=list(LOOPS),
+                        help="time-loop builds of the loops section")
     parser.add_argument("--batches", type=int, default=11, help="timed batches per implementation")
     parser.add_argument("--members", type=int, default=10)
     add_run_options(parser)

@@ -17,9 +17,10 @@ It is chosen per compilation by the options :data:`OPTIONS` (in ``compiled.NO_GR
 ``compiled.rollout`` under ``torch.no_grad()``); every other compilation keeps inductor's wrapper, and AOTInductor's own
 use of the option keeps inductor's ArrayRef wrapper, and so does a graph with a symbolic input size (a dynamic
 batch: see :func:`_has_symbolic_inputs`) and the forward and backward graphs of a compilation under autograd
-(the options passed under grad mode). Where a loop's buffers exceed inductor's stack budget (100 KiB) or the
-graph holds an extern kernel (a matmul, a fallback op), they are allocated on the heap as before, inside the same
-wrapper.
+(the options passed under grad mode): those get :mod:`~motornet_fn.core.loop_pool`'s wrapper where its options
+are on (every ``compiled.compile_function``), inductor's otherwise. Where a loop's buffers exceed inductor's stack
+budget (100 KiB) or the graph holds an extern kernel (a matmul, a fallback op), they are allocated on the heap as
+before, inside the same wrapper.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import threading
 
 import torch
 
+from motornet_fn.core import loop_pool
 from motornet_fn.core.cache_key import FileVersion
 
 #: the inductor option that selects this wrapper (AOTInductor's own switch for stack buffers)
@@ -224,17 +226,18 @@ def _has_symbolic_inputs(graph) -> bool:
     return False
 
 
-def _chooser(default: type, stack_loop: type) -> type:
+def _chooser(default: type, stack_loop: type, pooled: type) -> type:
     """Inductor's CPU ``cpp_wrapper`` class (whose class attributes inductor reads) creating a
     ``stack_loop`` wrapper where the option :data:`OPTION` is on, the graph is an inference graph (no autograd) and
-    no input size is symbolic, and its own wrapper elsewhere."""
+    no input size is symbolic, else a ``pooled`` one (:mod:`~motornet_fn.core.loop_pool`) where its options are on,
+    and its own wrapper elsewhere."""
 
     def create(*args, **kwargs):
         from torch._inductor import config
         from torch._inductor.codegen.cpp_wrapper_cpu_array_ref import CppWrapperCpuArrayRef
         from torch._inductor.virtualized import V
 
-        chosen = default
+        chosen = pooled if loop_pool.selected() else default
         if config.aot_inductor.allow_stack_allocation:
             try:
                 graph = V.graph
@@ -260,7 +263,8 @@ def install() -> None:
         common.init_backend_registration()
         current = common.device_codegens["cpu"]
         if not getattr(current.cpp_wrapper_codegen, "_motornet_fn_chooser", False):
-            chooser = _chooser(current.cpp_wrapper_codegen, _wrapper_class())
+            default = current.cpp_wrapper_codegen
+            chooser = _chooser(default, _wrapper_class(), loop_pool.wrapper_class(default))
             common.device_codegens["cpu"] = dataclasses.replace(current, cpp_wrapper_codegen=chooser)
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from motornet_fn import core
-from motornet_fn.core import compiled, constants, scan_remat
+from motornet_fn.core import compiled, constants, loop_pool, scan_remat
 from tests.reference import build_core, load_case, recorded_loads, recorded_state, state_arrays
 
 from .helpers import STATE_KEYS, assert_state_arrays_close, tol_units
@@ -300,6 +300,7 @@ def test_compile_function_turns_off_inductors_per_step_checks_unless_asked(monke
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: seen.append(kw["options"]) or fn)
     compiled.compile_function(lambda x: x + 1, {"cpp_wrapper": True})
     compiled.compile_function(lambda x: x + 1, {"size_asserts": True})
-    remat = scan_remat.OPTIONS  # every compilation's cache key names the scans' recompute policy
-    assert seen[0] == {"size_asserts": False, "scalar_asserts": False, **remat, "cpp_wrapper": True}
-    assert seen[1] == {"size_asserts": True, "scalar_asserts": False, **remat}
+    # every compilation's cache key names the scans' recompute policy and the loop wrapper
+    engine = {**scan_remat.OPTIONS, **loop_pool.OPTIONS}
+    assert seen[0] == {"size_asserts": False, "scalar_asserts": False, **engine, "cpp_wrapper": True}
+    assert seen[1] == {"size_asserts": True, "scalar_asserts": False, **engine}

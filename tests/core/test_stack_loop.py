@@ -147,7 +147,7 @@ def test_the_wrapper_is_chosen_by_the_option_and_aot_mode_keeps_inductors_arrayr
         return type(name, (), {"create": staticmethod(lambda *args, **kwargs: name)})
 
     monkeypatch.setattr(CppWrapperCpuArrayRef, "create", staticmethod(lambda *args, **kwargs: "arrayref"))
-    choose = stack_loop._chooser(made("inductor"), made("stack loop"))
+    choose = stack_loop._chooser(made("inductor"), made("stack loop"), made("pooled"))
 
     class Graph:
         aot_mode = False
@@ -174,7 +174,7 @@ def test_a_graph_with_a_symbolic_input_size_keeps_inductors_wrapper(monkeypatch)
     def made(name):
         return type(name, (), {"create": staticmethod(lambda *args, **kwargs: name)})
 
-    choose = stack_loop._chooser(made("inductor"), made("stack loop"))
+    choose = stack_loop._chooser(made("inductor"), made("stack loop"), made("pooled"))
     batch = sympy.Symbol("s0", positive=True, integer=True)
 
     class Tensor:
