@@ -21,8 +21,8 @@ Sections:
   ``core.step`` + ``core.cartesian``, since the class also keeps MotorNet's cartesian state), us per step.
 * ``backward``: RigidTendonArm26, 100 steps with actions requiring grad, loss = mean fingertip
   position over time, then ``backward()``: ``motornet`` loop, ``fn_eager``, ``fn_compiled``
-  (``record`` = fingertip) and ``fn_compiled_stack`` (the same with ``core.stack_loop``'s loop wrapper,
-  ``options=compiled.NO_GRAD_OPTIONS``, which no-grad rollouts use).
+  (``record`` = fingertip; its C++ loops reuse their buffers, ``core.loop_pool``) and ``fn_compiled_unpooled``
+  (the same with inductor's own loop wrapper, which allocates every buffer at every step).
 
 Every row prints the median (and min) milliseconds per rollout over round-robin repeats (in a shuffled
 order each round; ``--back-to-back``: each implementation's calls one after the other, with warm caches),
@@ -142,9 +142,10 @@ def bench_backward(args, report):
     name = "RigidTendonArm26"
     steps = args.backward_steps
     print(f"\n## {name}: {steps}-step rollout + backward (loss = mean fingertip position): ms per call")
-    columns = ("motornet", "fn_eager", "fn_compiled")
+    columns = ("motornet", "fn_eager", "fn_compiled", "fn_compiled_unpooled")
     print(" ".join(f"{k:>16s}" for k in ("B",) + columns) + "   ratios motornet/" + ", motornet/".join(columns[1:]))
     spec, params = core.prebuilt(name)
+    unpooled = {**compiled.DEFAULT_OPTIONS, "joint_custom_post_pass": None}  # inductor's loop, not core.loop_pool's
     fingertip = lambda s: core.cartesian(spec, params, s.joint).pos  # noqa: E731  (one object: it keys the cache)
     for batch in args.batches:
         joint = initial_joint(name, batch, seed=batch)
@@ -163,9 +164,9 @@ def bench_backward(args, report):
             core.cartesian(spec, params, traj.joint).pos.mean().backward()
             return actions.grad
 
-        def compiled_run():
+        def compiled_run(options=None):
             actions = base.clone().requires_grad_(True)
-            compiled.rollout(spec, params, state, actions, record=fingertip).mean().backward()
+            compiled.rollout(spec, params, state, actions, record=fingertip, options=options).mean().backward()
             return actions.grad
 
         if mn is not None:
@@ -175,6 +176,9 @@ def bench_backward(args, report):
             report["compile"].append((f"rollout+backward {name} B={batch} T={steps} fn_compiled",
                                       first_call(compiled_run)))
             fns["fn_compiled"] = compiled_run
+            report["compile"].append((f"rollout+backward {name} B={batch} T={steps} fn_compiled_unpooled",
+                                      first_call(lambda: compiled_run(unpooled))))
+            fns["fn_compiled_unpooled"] = lambda: compiled_run(unpooled)
             grad_gap = (eager_run() - compiled_run()).abs().max().item()
             report["parity"].append((f"backward B={batch}: max |grad eager - grad compiled|", grad_gap))
         result = (back_to_back if args.back_to_back else interleaved)(fns, repeats=args.repeats)
