@@ -16,7 +16,10 @@ loops of a top-level graph:
   reuses (memory planning) become references too. Buffers that may outlive an iteration are left alone: what
   the body returns (the next carry, and what a view or reuse of it leads to) and what an extern kernel that
   allocates its own output (a fallback op, which may return a view) reads;
-* the condition's inputs that it does not read (all but the step counter) get no tensor handle.
+* the condition's inputs that it does not read (all but the step counter) get no tensor handle, and the inputs
+  that are the same tensor at every iteration (the parameters, the stacked per-step inputs) get theirs once,
+  before the loop (inductor's frees of them are dropped; one carried out of the loop is handed over as a new
+  handle).
 
 The kernels, their order and their arithmetic are unchanged, so results are bit for bit those of inductor's
 wrapper (``tests/core/test_loop_pool.py``). Chosen by the option :data:`OPTIONS` (in every
@@ -58,8 +61,11 @@ def wrapper_class(default: type) -> type:
 
         wrapper: object
         buffers: list = dataclasses.field(default_factory=list)
+        preamble: list = dataclasses.field(default_factory=list)  # handles of the loop-invariant inputs
 
         def codegen(self, code) -> None:
+            for line in self.preamble:
+                code.writeline(line)
             for buffer in self.buffers:
                 code.writeline(self.wrapper.make_allocation(
                     _pool_name(buffer.get_name()), buffer.get_device(), buffer.get_dtype(), buffer.get_size(),
@@ -74,31 +80,61 @@ def wrapper_class(default: type) -> type:
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self._pools: dict[int, PoolLine] = {}  # id(loop cond or body graph) -> the loop's PoolLine
+            self._carried: dict[int, int] = {}  # id(loop cond or body graph) -> how many of its inputs are carried
             self._pooled: set[str] = set()  # names of buffers (and their reuses) that live in a pool
+            self._hoisted: set[str] = set()  # loop-invariant inputs whose handles are made once, before the loop
 
         @staticmethod
         def create(is_subgraph, subgraph_name, parent_wrapper, partition_signatures=None):
             return PooledLoopWrapper()
 
         def codegen_while_loop(self, while_loop, stack_output=False):
-            if len(self.codegened_graph_stack) == 1:  # a top-level loop (a pool inside a loop would not pay)
-                pool = PoolLine(self)
-                self.writeline(pool)
-                for subgraph in (while_loop.cond_subgraph, while_loop.body_subgraph):
-                    self._pools[id(subgraph.graph)] = pool
+            if len(self.codegened_graph_stack) != 1:  # a loop inside a loop: a pool there would not pay
+                return super().codegen_while_loop(while_loop, stack_output)
+            pool = PoolLine(self)
+            for subgraph in (while_loop.cond_subgraph, while_loop.body_subgraph):
+                self._pools[id(subgraph.graph)] = pool
+                self._carried[id(subgraph.graph)] = len(while_loop.carried_inputs)
+            start = len(self.lines)
             super().codegen_while_loop(while_loop, stack_output)
+            # right before the loop, after what inductor declares for it (the carries, the views of its inputs)
+            self.lines.insert(self.lines.index("while (1) {", start), pool)
 
         def codegen_subgraph_prefix(self, subgraph, outer_inputs, outer_outputs):
             if id(subgraph.graph) not in self._pools:
                 return super().codegen_subgraph_prefix(subgraph, outer_inputs, outer_outputs)
+            pool, carried = self._pools[id(subgraph.graph)], self._carried[id(subgraph.graph)]
             placeholders = [n for n in subgraph.graph.module.graph.nodes if n.op == "placeholder"]
             assert len(placeholders) == len(subgraph.graph.graph_inputs) == len(outer_inputs)
-            for (inner, value), outer, node in zip(subgraph.graph.graph_inputs.items(), outer_inputs, placeholders):
-                if isinstance(value, ir.TensorBox) and node.users:
-                    self.writeline(f"AtenTensorHandle {inner}_handle;")
-                    self.writeline(f"AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_assign_tensors_out({outer}, "
-                                   f"&{inner}_handle));")
-                    self.writeline(f"RAIIAtenTensorHandle {inner}({inner}_handle);")
+            inputs = zip(subgraph.graph.graph_inputs.items(), outer_inputs, placeholders)
+            for index, ((inner, value), outer, node) in enumerate(inputs):
+                if not (isinstance(value, ir.TensorBox) and node.users):
+                    continue
+                lines = [f"AtenTensorHandle {inner}_handle;",
+                         f"AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_assign_tensors_out({outer}, &{inner}_handle));",
+                         f"RAIIAtenTensorHandle {inner}({inner}_handle);"]
+                if index >= carried:  # the same tensor at every iteration: one handle, made before the loop
+                    pool.preamble.extend(lines)
+                    self._hoisted.add(inner)
+                else:
+                    for line in lines:
+                        self.writeline(line)
+
+        def codegen_subgraph_suffix(self, subgraph, outer_inputs, outer_outputs):
+            if id(subgraph.graph) not in self._pools:
+                return super().codegen_subgraph_suffix(subgraph, outer_inputs, outer_outputs)
+            for inner_output, outer_output in zip(subgraph.graph.graph_outputs, outer_outputs):
+                src = inner_output.codegen_reference()
+                if isinstance(inner_output, ir.ShapeAsConstantBuffer):
+                    self.writeline(f"{outer_output} = {src};")
+                    continue
+                self.writeline(f"{outer_output}.reset();")
+                if src in self._hoisted:  # a loop-invariant input carried out: a new handle, the loop keeps its own
+                    self.writeline(f"{{ AtenTensorHandle copy; AOTI_TORCH_ERROR_CODE_CHECK("
+                                   f"aoti_torch_assign_tensors_out({src}, &copy)); "
+                                   f"{outer_output} = RAIIAtenTensorHandle(copy); }}")
+                else:
+                    self.writeline(f"{outer_output} = std::move({src});")
 
         def memory_plan_reuse(self):
             super().memory_plan_reuse()
@@ -147,10 +183,12 @@ def wrapper_class(default: type) -> type:
             return super().make_buffer_allocation(buffer)
 
         def make_buffer_free(self, buffer):
-            return "" if buffer.get_name() in self._pooled else super().make_buffer_free(buffer)
+            name = buffer.get_name()
+            return "" if name in self._pooled or name in self._hoisted else super().make_buffer_free(buffer)
 
         def make_free_by_names(self, names_to_del):
-            return super().make_free_by_names([n for n in names_to_del if n not in self._pooled])
+            kept = [n for n in names_to_del if n not in self._pooled and n not in self._hoisted]
+            return super().make_free_by_names(kept)
 
         def make_buffer_reuse(self, old, new, delete_old):
             if old.get_name() not in self._pooled:

@@ -50,8 +50,8 @@ def _run(fn, seed):
 @needs_scan
 def test_a_loop_with_a_matmul_and_a_fallback_equals_inductors_wrapper_and_eager(monkeypatch):
     """Outputs and gradients bit for bit those of inductor's wrapper, over two calls (a pool per call); the forward
-    and backward loops take their buffers from pools, the fallback's input is allocated in the loop, and the loop
-    condition wraps only the step counter in a handle."""
+    and backward loops take their buffers from pools, the fallback's input is allocated in the loop, the loop
+    condition wraps only the step counter in a handle, and the body's loop-invariant inputs are wrapped once."""
     sources = generated_loops(monkeypatch)
     results = {}
     for name, options in (("inductor", WITHOUT_POOL), ("pooled", {})):
@@ -73,6 +73,11 @@ def test_a_loop_with_a_matmul_and_a_fallback_equals_inductors_wrapper_and_eager(
         assert "aoti_torch_cpu_cumsum" in body and "aoti_torch_empty_strided" in body  # the fallback's input
     inductors = [source for source in sources if "// pooled" not in source]
     assert all(loop_bodies(s)[0].split("if (!")[0].count("aoti_torch_assign_tensors_out") > 3 for s in inductors)
+    # the loop-invariant inputs (the weight, the stacked xs) get their body handles once, before the loop
+    body_handles = sorted(loop_bodies(s)[0].split("if (!")[1].count("aoti_torch_assign_tensors_out") for s in pooled)
+    inductor_handles = sorted(loop_bodies(s)[0].split("if (!")[1].count("aoti_torch_assign_tensors_out")
+                              for s in inductors)
+    assert all(ours < theirs for ours, theirs in zip(body_handles, inductor_handles))
 
 
 @needs_scan
