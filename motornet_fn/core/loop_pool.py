@@ -19,7 +19,7 @@ loops of a top-level graph:
 * the condition's inputs that it does not read (all but the step counter) get no tensor handle, and the inputs
   that are the same tensor at every iteration (the parameters, the stacked per-step inputs) get theirs once,
   before the loop (inductor's frees of them are dropped; one carried out of the loop is handed over as a new
-  handle).
+  handle). So do the views (inductor's aliases) of pooled buffers.
 
 The kernels, their order and their arithmetic are unchanged, so results are bit for bit those of inductor's
 wrapper (``tests/core/test_loop_pool.py``). Chosen by the option :data:`OPTIONS` (in every
@@ -28,6 +28,8 @@ wrapper (``tests/core/test_loop_pool.py``). Chosen by the option :data:`OPTIONS`
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 
 from motornet_fn.core.cache_key import FileVersion
 
@@ -50,6 +52,7 @@ def selected() -> bool:
 def wrapper_class(default: type) -> type:
     """``PooledLoopWrapper``: ``default`` (inductor's CPU C++ wrapper class) with loops that reuse their buffers."""
     from torch._inductor import ir
+    from torch._inductor.codegen.common import IndentedBuffer
     from torch._inductor.codegen.wrapper import (
         AllocateLine, EnterSubgraphLine, ExitSubgraphLine, ReinterpretLine, ReuseLine, WrapperLine,
     )
@@ -62,6 +65,7 @@ def wrapper_class(default: type) -> type:
         wrapper: object
         buffers: list = dataclasses.field(default_factory=list)
         preamble: list = dataclasses.field(default_factory=list)  # handles of the loop-invariant inputs
+        views: list = dataclasses.field(default_factory=list)  # ReinterpretLines aliasing pooled buffers
 
         def codegen(self, code) -> None:
             for line in self.preamble:
@@ -70,6 +74,14 @@ def wrapper_class(default: type) -> type:
                 code.writeline(self.wrapper.make_allocation(
                     _pool_name(buffer.get_name()), buffer.get_device(), buffer.get_dtype(), buffer.get_size(),
                     buffer.get_stride(), buffer.get_size(), buffer.get_is_pinned()))
+            for line in self.views:  # inductor's code for the view, made of the pooled buffer instead
+                base, alias = line.node.get_name(), line.reused_as.get_name()
+                declarations = IndentedBuffer()
+                reference = line.layout.view.codegen_reference(declarations)
+                rename = functools.partial(re.sub, rf"\b{re.escape(base)}\b", _pool_name(base))
+                for declaration in declarations.getvalue().splitlines():
+                    code.writeline(rename(declaration))
+                code.writeline(f"auto {_pool_name(alias)} = {rename(reference)};")
 
         def codegen_fx(self, converter):
             raise NotImplementedError("the pooled loop wrapper has no FX form")
@@ -83,6 +95,7 @@ def wrapper_class(default: type) -> type:
             self._carried: dict[int, int] = {}  # id(loop cond or body graph) -> how many of its inputs are carried
             self._pooled: set[str] = set()  # names of buffers (and their reuses) that live in a pool
             self._hoisted: set[str] = set()  # loop-invariant inputs whose handles are made once, before the loop
+            self._hoisted_views: set[str] = set()  # views of pooled buffers made once, before the loop
 
         @staticmethod
         def create(is_subgraph, subgraph_name, parent_wrapper, partition_signatures=None):
@@ -142,7 +155,10 @@ def wrapper_class(default: type) -> type:
 
         def _plan_pools(self) -> None:
             """Choose, per loop, the buffers its iterations share (after inductor's memory planning)."""
-            self._pooled = set()
+            self._pooled, self._hoisted_views = set(), set()
+            for pool in self._pools.values():
+                pool.buffers, pool.views = [], []
+            aliases = []  # (PoolLine, ReinterpretLine)
             parent: dict[str, str] = {}  # buffer -> the buffer whose storage it takes (reuse, alias)
             allocated: dict[str, tuple] = {}  # root buffer -> (its PoolLine, the buffer)
             escaping: set[str] = set()  # buffers whose storage may outlive an iteration
@@ -161,6 +177,8 @@ def wrapper_class(default: type) -> type:
                             allocated[buffer.get_name()] = (self._pools[id(graphs[-1])], buffer)
                     elif isinstance(line, (ReuseLine, ReinterpretLine)):
                         parent[line.reused_as.get_name()] = line.node.get_name()
+                        if isinstance(line, ReinterpretLine):
+                            aliases.append((self._pools[id(graphs[-1])], line))
 
             def root(name: str) -> str:
                 while name in parent:
@@ -168,13 +186,21 @@ def wrapper_class(default: type) -> type:
                 return name
 
             escaping_roots = {root(name) for name in escaping}
-            for pool in {id(p): p for p, _ in allocated.values()}.values():
-                pool.buffers = []
             for name, (pool, buffer) in allocated.items():
                 if name not in escaping_roots:
                     pool.buffers.append(buffer)
             pooled_roots = {b.get_name() for p, _ in allocated.values() for b in p.buffers}
             self._pooled = {name for name in (*allocated, *parent) if root(name) in pooled_roots}
+            for pool, line in aliases:  # a view of a pooled buffer (not of a reuse of it) is the same at every step
+                if line.node.get_name() in pooled_roots:
+                    pool.views.append(line)
+                    self._hoisted_views.add(line.reused_as.get_name())
+
+        def codegen_deferred_allocation(self, name, view):
+            if name in self._hoisted_views:
+                self.writeline(f"auto& {name} = {_pool_name(name)};  // alias (pooled)")
+            else:
+                super().codegen_deferred_allocation(name, view)
 
         def make_buffer_allocation(self, buffer):
             name = buffer.get_name()

@@ -108,7 +108,7 @@ def test_buffers_that_outlive_an_iteration_are_not_pooled():
 
     wrapper = object.__new__(loop_pool.wrapper_class(CppWrapperCpu))
     graph = Graph()
-    wrapper._pools = {id(graph): type("Pool", (), {"buffers": []})()}
+    wrapper._pools, wrapper._hoisted = {id(graph): type("Pool", (), {"buffers": []})()}, set()
     pool = wrapper._pools[id(graph)]
     a, b, out, kept, reused = (Buffer(n) for n in ("a", "b", "out", "kept", "reused"))
     lines = [EnterSubgraphLine.__new__(EnterSubgraphLine), AllocateLine.__new__(AllocateLine),
@@ -164,9 +164,11 @@ def test_every_compile_function_asks_for_it_and_the_cache_key_changes_with_this_
 @needs_scan
 @pytest.mark.slow
 @pytest.mark.parametrize("dynamic_batch", [False, True])
-def test_an_arm26_rollout_with_gradients_equals_inductors_wrapper(dynamic_batch):
+def test_an_arm26_rollout_with_gradients_equals_inductors_wrapper(dynamic_batch, monkeypatch):
     """Outputs and gradients of a 30-step Arm26 rollout (the whole state recorded) bit for bit; with a symbolic
-    batch the buffers of symbolic size stay in the loop."""
+    batch the buffers of symbolic size stay in the loop. With a static batch, views of pooled buffers are made
+    once, before the loop."""
+    sources = generated_loops(monkeypatch)
     spec, params = core.rigid_tendon_arm26()
     state = arm26_state(spec, params, 3)
     base = torch.rand(30, 3, spec.n_muscles, generator=torch.Generator().manual_seed(4))
@@ -178,3 +180,9 @@ def test_an_arm26_rollout_with_gradients_equals_inductors_wrapper(dynamic_batch)
         sum((leaf ** 2).sum() for leaf in tree_leaves(out)).backward()
         results.append([leaf.detach() for leaf in tree_leaves(out)] + [actions.grad])
     assert_same(results[0], results[1])
+    pooled = [source for source in sources if "// pooled" in source]
+    if dynamic_batch:  # every body buffer has the symbolic batch in its size
+        assert not pooled and sources
+    else:
+        assert pooled and len(pooled) < len(sources)
+        assert any("// alias (pooled)" in loop_bodies(source)[0] for source in pooled)
