@@ -63,6 +63,7 @@ def wrapper_class(default: type) -> type:
         """Before a loop: allocate the buffers its iterations share (filled in by memory planning)."""
 
         wrapper: object
+        carried: int  # how many of the loop's inputs are carried (the rest are the same at every iteration)
         buffers: list = dataclasses.field(default_factory=list)
         preamble: list = dataclasses.field(default_factory=list)  # handles of the loop-invariant inputs
         views: list = dataclasses.field(default_factory=list)  # ReinterpretLines aliasing pooled buffers
@@ -92,7 +93,6 @@ def wrapper_class(default: type) -> type:
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self._pools: dict[int, PoolLine] = {}  # id(loop cond or body graph) -> the loop's PoolLine
-            self._carried: dict[int, int] = {}  # id(loop cond or body graph) -> how many of its inputs are carried
             self._pooled: set[str] = set()  # names of buffers (and their reuses) that live in a pool
             self._hoisted: set[str] = set()  # loop-invariant inputs whose handles are made once, before the loop
             self._hoisted_views: set[str] = set()  # views of pooled buffers made once, before the loop
@@ -104,10 +104,9 @@ def wrapper_class(default: type) -> type:
         def codegen_while_loop(self, while_loop, stack_output=False):
             if len(self.codegened_graph_stack) != 1:  # a loop inside a loop: a pool there would not pay
                 return super().codegen_while_loop(while_loop, stack_output)
-            pool = PoolLine(self)
+            pool = PoolLine(self, carried=len(while_loop.carried_inputs))
             for subgraph in (while_loop.cond_subgraph, while_loop.body_subgraph):
                 self._pools[id(subgraph.graph)] = pool
-                self._carried[id(subgraph.graph)] = len(while_loop.carried_inputs)
             start = len(self.lines)
             super().codegen_while_loop(while_loop, stack_output)
             # right before the loop, after what inductor declares for it (the carries, the views of its inputs)
@@ -116,7 +115,7 @@ def wrapper_class(default: type) -> type:
         def codegen_subgraph_prefix(self, subgraph, outer_inputs, outer_outputs):
             if id(subgraph.graph) not in self._pools:
                 return super().codegen_subgraph_prefix(subgraph, outer_inputs, outer_outputs)
-            pool, carried = self._pools[id(subgraph.graph)], self._carried[id(subgraph.graph)]
+            pool = self._pools[id(subgraph.graph)]
             placeholders = [n for n in subgraph.graph.module.graph.nodes if n.op == "placeholder"]
             assert len(placeholders) == len(subgraph.graph.graph_inputs) == len(outer_inputs)
             inputs = zip(subgraph.graph.graph_inputs.items(), outer_inputs, placeholders)
@@ -126,7 +125,7 @@ def wrapper_class(default: type) -> type:
                 lines = [f"AtenTensorHandle {inner}_handle;",
                          f"AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_assign_tensors_out({outer}, &{inner}_handle));",
                          f"RAIIAtenTensorHandle {inner}({inner}_handle);"]
-                if index >= carried:  # the same tensor at every iteration: one handle, made before the loop
+                if index >= pool.carried:  # the same tensor at every iteration: one handle, made before the loop
                     pool.preamble.extend(lines)
                     self._hoisted.add(inner)
                 else:
@@ -186,10 +185,10 @@ def wrapper_class(default: type) -> type:
                 return name
 
             escaping_roots = {root(name) for name in escaping}
+            pooled_roots = {name for name in allocated if name not in escaping_roots}
             for name, (pool, buffer) in allocated.items():
-                if name not in escaping_roots:
+                if name in pooled_roots:
                     pool.buffers.append(buffer)
-            pooled_roots = {b.get_name() for p, _ in allocated.values() for b in p.buffers}
             self._pooled = {name for name in (*allocated, *parent) if root(name) in pooled_roots}
             for pool, line in aliases:  # a view of a pooled buffer (not of a reuse of it) is the same at every step
                 if line.node.get_name() in pooled_roots:

@@ -13,7 +13,9 @@ from motornet_fn import core
 from motornet_fn.core import compiled, loop_pool, stack_loop
 from motornet_fn.core.tree import tree_leaves
 
-from tests.core.test_stack_loop import arm26_state, assert_same, generated_loops, loop_bodies, needs_scan
+from tests.core.test_stack_loop import (
+    arm26_state, assert_same, generated_loops, loop_bodies, needs_scan, stub_chooser,
+)
 
 #: the options of a compilation with inductor's own wrapper, everything else as compile_function's
 WITHOUT_POOL = {"joint_custom_post_pass": None}
@@ -130,10 +132,7 @@ def test_the_wrapper_is_chosen_by_its_option_and_the_stack_loop_takes_precedence
     from torch._inductor import config
     from torch._inductor.virtualized import V
 
-    def made(name):
-        return type(name, (), {"create": staticmethod(lambda *args, **kwargs: name)})
-
-    choose = stack_loop._chooser(made("inductor"), made("stack loop"), made("pooled"))
+    choose = stub_chooser()
 
     class Graph:
         aot_mode = False

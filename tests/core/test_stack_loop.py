@@ -58,6 +58,14 @@ def loop_bodies(source: str) -> list[str]:
     return bodies
 
 
+def stub_chooser():
+    """The wrapper chooser over three stand-in wrapper classes whose ``create`` returns their name."""
+    def made(name):
+        return type(name, (), {"create": staticmethod(lambda *args, **kwargs: name)})
+
+    return stack_loop._chooser(made("inductor"), made("stack loop"), made("pooled"))
+
+
 def to_dtype(tree, dtype):
     return tree_map(lambda x: x.to(dtype) if torch.is_tensor(x) and x.is_floating_point() else x, tree)
 
@@ -143,11 +151,8 @@ def test_the_wrapper_is_chosen_by_the_option_and_aot_mode_keeps_inductors_arrayr
     chooser = common.device_codegens["cpu"].cpp_wrapper_codegen
     assert chooser.__bases__ == (CppWrapperCpu,)
 
-    def made(name):
-        return type(name, (), {"create": staticmethod(lambda *args, **kwargs: name)})
-
     monkeypatch.setattr(CppWrapperCpuArrayRef, "create", staticmethod(lambda *args, **kwargs: "arrayref"))
-    choose = stack_loop._chooser(made("inductor"), made("stack loop"), made("pooled"))
+    choose = stub_chooser()
 
     class Graph:
         aot_mode = False
@@ -171,10 +176,7 @@ def test_a_graph_with_a_symbolic_input_size_keeps_inductors_wrapper(monkeypatch)
     from torch._inductor import config
     from torch._inductor.virtualized import V
 
-    def made(name):
-        return type(name, (), {"create": staticmethod(lambda *args, **kwargs: name)})
-
-    choose = stack_loop._chooser(made("inductor"), made("stack loop"), made("pooled"))
+    choose = stub_chooser()
     batch = sympy.Symbol("s0", positive=True, integer=True)
 
     class Tensor:
