@@ -22,7 +22,8 @@ Sections:
   (each implementation in a fresh subprocess; Linux only).
 * ``loops``: the compiled episode's time-loop builds (``LOOPS``: a Python loop wrapper, the C++ loop built
   apart from its kernels, the C++ loop and kernels as one file, the loop built apart with inductor's own wrapper
-  instead of ``core.loop_pool``'s), each alone in a fresh subprocess with a fresh ``TORCHINDUCTOR_CACHE_DIR``:
+  instead of ``core.loop_pool``'s, or with inductor's own vector width instead of
+  ``nn.objective.training_vector_options()``'s), each alone in a fresh subprocess with a fresh ``TORCHINDUCTOR_CACHE_DIR``:
   first batch (compile), then the median of ``--batches`` batches and the loss, against MotorNet's batch measured
   in a subprocess of the same run; ``--workloads`` and ``--loops`` pick the workloads and the builds.
 
@@ -48,7 +49,7 @@ from bench_class_api import TrainingLoop  # noqa: E402
 
 from motornet_fn.core.compiled import DEFAULT_OPTIONS  # noqa: E402
 from motornet_fn.nn import TrainConfig, Trainer  # noqa: E402
-from motornet_fn.nn.objective import CPP_LOOP_OPTIONS  # noqa: E402
+from motornet_fn.nn.objective import CPP_LOOP_OPTIONS, training_vector_options  # noqa: E402
 
 WORKLOADS = {
     "tutorial": dict(effector="ReluPointMass24", hidden_size=32),
@@ -120,9 +121,13 @@ def bench_ensemble(args, report):
 
 
 #: the time-loop builds of the ``loops`` section: inductor options of the trainer's compiled episode
-LOOPS = {"python_loop": {}, "cpp_loop_apart": CPP_LOOP_OPTIONS, "cpp_loop_one_file": DEFAULT_OPTIONS,
+#: (the trainer's builds take training_vector_options(): AVX2-wide kernels on an AVX-512 CPU)
+LOOPS = {"python_loop": {}, "cpp_loop_apart": {**CPP_LOOP_OPTIONS, **training_vector_options()},
+         "cpp_loop_one_file": {**DEFAULT_OPTIONS, **training_vector_options()},
          # inductor's own loop wrapper (each iteration allocates its buffers), without core.loop_pool
-         "cpp_loop_apart_unpooled": {**CPP_LOOP_OPTIONS, "joint_custom_post_pass": None}}
+         "cpp_loop_apart_unpooled": {**CPP_LOOP_OPTIONS, **training_vector_options(), "joint_custom_post_pass": None},
+         # inductor's own vector width (AVX-512's 16 floats where the CPU has it)
+         "cpp_loop_apart_wide": CPP_LOOP_OPTIONS}
 
 
 def loop_one(impl: str, workload: str, batches: int) -> dict:

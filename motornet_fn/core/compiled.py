@@ -35,7 +35,7 @@ import torch
 from motornet_fn.core import checks, engine
 from motornet_fn.core import effector as eff
 from motornet_fn.core import env as environment
-from motornet_fn.core import loop_pool, scan_remat, scan_shapes, stack_loop, stepfunction, toolchain
+from motornet_fn.core import loop_pool, parallel_build, scan_remat, scan_shapes, stack_loop, stepfunction, toolchain
 from motornet_fn.core.effector import EffectorParams, EffectorSpec
 from motornet_fn.core.packing import FlatLayout, materialise
 from motornet_fn.core.stepfunction import StepFunction
@@ -219,7 +219,8 @@ def compile_function(fn: Callable, options: dict | None = None, name: str = "fun
     scan_shapes.install()  # Dynamo's and AOTAutograd's shape passes skip the scan's backward partition
     scan_remat.install()  # a scan's backward recomputes each step from its saved carry
     stack_loop.install()  # NO_GRAD_OPTIONS' loop wrapper, chosen by its option
-    toolchain.start_warmup(header=warmup_header(options))
+    parallel_build.install()  # a C++ loop built apart from its kernels compiles both at once
+    toolchain.start_warmup(header=warmup_header(options), simdlen=(options or {}).get("cpp.simdlen"))
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     options = {**UNCHECKED_OPTIONS, **scan_remat.OPTIONS, **loop_pool.OPTIONS, **(options or {})}
     compiled = torch.compile(fn, fullgraph=True, dynamic=False, options=options)

@@ -60,7 +60,8 @@ HEADERS = ("python", "cpp_loop", "cpp_file", "stack_file")
 WARMUP_NICENESS = 10
 
 _lock = threading.Lock()
-#: the warm-up threads started: {"isa": the instruction-set probes, a name of :data:`HEADERS`: that header's build}
+#: the warm-up threads started: {"isa": the instruction-set probes, a name of :data:`HEADERS`: that header's build,
+#: "name@bits": that header's build for kernels of that ``cpp.simdlen``}
 _threads: dict[str, threading.Thread] = {}
 #: what the warm-up did: {"seconds": float, "error": str | None}, filled in when its last step ends
 RESULT: dict = {}
@@ -184,21 +185,42 @@ def _import_what_the_warmup_imports() -> None:
     import torch.utils.cpp_extension  # noqa: F401
 
 
-def start_warmup(header: str | None = "python") -> threading.Thread:
+def _with_simdlen(step, simdlen: int | None):
+    """``step`` run under inductor's ``cpp.simdlen`` = ``simdlen`` (None: as configured). Inductor's config
+    overrides are per thread, so this leaves the compiling thread's configuration alone."""
+    if simdlen is None:
+        return step
+
+    def patched() -> None:
+        from torch._inductor import config
+
+        with config.patch({"cpp.simdlen": simdlen}):
+            step()
+
+    return patched
+
+
+def start_warmup(header: str | None = "python", simdlen: int | None = None) -> threading.Thread:
     """Start the warm-up once per process: the instruction-set probes, then the precompiled ``header`` (one
-    of :data:`HEADERS`; None: the probes only). Returns the thread doing the last step asked for; later calls
-    return the same threads (a header asked for later is built after the probes). Call it after the compile
-    cache directory is configured (the probes are written there)."""
+    of :data:`HEADERS`; None: the probes only) for kernels of ``simdlen`` bits (inductor's ``cpp.simdlen``
+    option of the compilation; None: inductor's choice). Returns the thread doing the last step asked for;
+    later calls return the same threads (a header asked for later is built after the probes). Call it after
+    the compile cache directory is configured (the probes are written there)."""
     if header is not None and header not in HEADERS:
         raise ValueError(f"header must be one of {HEADERS} or None, got {header!r}")
+    if simdlen is not None and (isinstance(simdlen, bool) or not isinstance(simdlen, int) or simdlen <= 0):
+        raise ValueError(f"simdlen must be a positive number of bits or None, got {simdlen!r}")
     with _lock:
         if "isa" not in _threads:
             _import_what_the_warmup_imports()
 
             _start("isa", _probe_instruction_sets)
-        if header is not None and header not in _threads:
-            _start(header, _BUILDERS[header], after=_threads["isa"])
-        return _threads[header or "isa"]
+        if header is None:
+            return _threads["isa"]
+        name = header if simdlen is None else f"{header}@{simdlen}"
+        if name not in _threads:
+            _start(name, _with_simdlen(_BUILDERS[header], simdlen), after=_threads["isa"])
+        return _threads[name]
 
 
 __all__ = ["start_warmup", "RESULT", "HEADERS"]

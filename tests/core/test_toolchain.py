@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from motornet_fn.core import compiled
 
@@ -16,12 +17,14 @@ from torch._inductor import codecache, cpu_vec_isa
 from motornet_fn.core import compiled, toolchain
 
 compiled.configure_cache()
-HEADER = %(header)s
-toolchain.start_warmup(header=HEADER).join()
+HEADER, SIMDLEN = %(header)s, %(simdlen)s
+toolchain.start_warmup(header=HEADER, simdlen=SIMDLEN).join()
 built = []
 original = cpp_builder.CppBuilder.build
+commands = []
 def build(self):
     built.append(self.get_command_line().split()[1])
+    commands.append(self.get_command_line())
     return original(self)
 cpp_builder.CppBuilder.build = build
 
@@ -30,19 +33,21 @@ x = torch.linspace(0, 1, 64).reshape(8, 8)
 max_error = (f(x) - (x.sin() * 2 + 1).sum(0)).abs().max().item()
 print(json.dumps({
     "error": toolchain.RESULT["error"],
-    "same_thread": toolchain.start_warmup(header=HEADER) is toolchain.start_warmup(header=HEADER),
+    "same_thread": (toolchain.start_warmup(header=HEADER, simdlen=SIMDLEN)
+                    is toolchain.start_warmup(header=HEADER, simdlen=SIMDLEN)),
     "threads": sorted(toolchain._threads),
     "isa_lists_computed": cpu_vec_isa.valid_vec_isa_list.cache_info().misses,
     "headers": codecache._precompile_header.cache_info().currsize,
     "built": built,
+    "commands": commands,
     "max_error": max_error,
 }))
 """
 
 
-def _run(tmp_path, header, options):
+def _run(tmp_path, header, options, simdlen=None):
     env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "cache"))  # a cold cache: the probes must build
-    script = SCRIPT % {"header": repr(header), "options": options}
+    script = SCRIPT % {"header": repr(header), "options": options, "simdlen": simdlen}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -74,6 +79,35 @@ def test_a_cpp_loop_built_apart_reuses_the_warm_ups_probes_and_both_its_headers(
     built = [path.rsplit("/", 1)[-1] for path in got["built"]]
     assert built and all(name.endswith((".main.cpp", ".optimized.cpp", ".main.o")) for name in built), built  # + link
     assert got["max_error"] < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not compiled.available(), reason="no scan in this torch")
+@pytest.mark.skipif(not torch.backends.cpu.get_cpu_capability().startswith("AVX512"), reason="needs an AVX-512 CPU")
+def test_the_warm_up_builds_the_headers_of_narrower_training_kernels(tmp_path):
+    """The trainer's episode on an AVX-512 CPU compiles AVX2 kernels (nn.objective.training_vector_options): the
+    warm-up builds that build's two headers, with AVX2's flags, so the compilation builds neither; the kernels are
+    compiled for AVX2, not AVX-512."""
+    from motornet_fn.nn.objective import CPP_LOOP_OPTIONS, training_vector_options
+
+    options = {**CPP_LOOP_OPTIONS, **training_vector_options()}
+    assert options["cpp.simdlen"] == 256
+    got = _run(tmp_path, header="cpp_loop", options=options, simdlen=256)
+    assert got["error"] is None and got["same_thread"] and got["threads"] == ["cpp_loop@256", "isa"]
+    assert got["isa_lists_computed"] == 1 and got["headers"] == 2
+    built = [path.rsplit("/", 1)[-1] for path in got["built"]]
+    assert built and all(name.endswith((".main.cpp", ".optimized.cpp", ".main.o")) for name in built), built
+    kernels = [c for c, name in zip(got["commands"], built) if name.endswith(".optimized.cpp")]
+    assert kernels and all("-mavx2" in c and "-mavx512f" not in c for c in kernels), kernels
+    assert got["max_error"] < 1e-5
+
+
+def test_the_warm_up_rejects_a_bad_simdlen():
+    from motornet_fn.core import toolchain
+
+    for bad in (0, -256, 25.6, True, "256"):
+        with pytest.raises(ValueError, match="simdlen must be a positive number of bits"):
+            toolchain.start_warmup(header="python", simdlen=bad)
 
 
 @pytest.mark.slow
@@ -167,9 +201,10 @@ def test_compile_function_starts_the_warm_up_its_wrapper_needs(monkeypatch, opti
     from motornet_fn.core import toolchain
 
     calls = []
-    monkeypatch.setattr(toolchain, "start_warmup", lambda header="python": calls.append(header))
+    monkeypatch.setattr(toolchain, "start_warmup", lambda header="python", simdlen=None: calls.append((header, simdlen)))
     compiled.compile_function(lambda x: x + 1, options, name="probe")  # nothing compiles before a call
-    assert calls == [header] and compiled.warmup_header(options) == header
+    compiled.compile_function(lambda x: x + 1, {**(options or {}), "cpp.simdlen": 256}, name="probe")
+    assert calls == [(header, None), (header, 256)] and compiled.warmup_header(options) == header
 
 
 IMPORT_SCRIPT = r"""

@@ -29,15 +29,29 @@ def test_bad_values_are_named():
 
 
 def test_the_cpp_loop_build_is_chosen_by_the_steps_left_to_train():
-    from motornet_fn.nn.objective import ONE_FILE_MIN_STEPS, compile_options
+    from motornet_fn.nn.objective import ONE_FILE_MIN_STEPS, compile_options, training_vector_options
 
+    vectors = training_vector_options()
     options, reason = compile_options(ONE_FILE_MIN_STEPS // 100, 100)
-    assert options == {"cpp_wrapper": True} and "as one file" in reason
+    assert options == {"cpp_wrapper": True, **vectors} and "as one file" in reason
     options, reason = compile_options(ONE_FILE_MIN_STEPS // 100 - 1, 100)
-    assert options == {"cpp_wrapper": True, "cpp_wrapper_build_separate": True}
+    assert options == {"cpp_wrapper": True, "cpp_wrapper_build_separate": True, **vectors}
     assert "built apart from its kernels" in reason and str(ONE_FILE_MIN_STEPS - 100) in reason
     options["cpp_wrapper"] = False  # the caller's copy: the module's options stay as they are
     assert compile_options(1, 100)[0]["cpp_wrapper"] is True
+
+
+@pytest.mark.parametrize("capability, expected", [("AVX512", {"cpp.simdlen": 256}), ("AVX2", {}), ("DEFAULT", {}),
+                                                  ("SVE256", {}), ("ZVECTOR", {})])
+def test_training_kernels_are_avx2_wide_only_where_aten_uses_avx512(monkeypatch, capability, expected):
+    """AVX-512 CPUs all have AVX2, so narrowing is safe there; anywhere else inductor's own choice stands (on
+    ARM a simdlen of 256 would pick SVE, not narrow anything)."""
+    from motornet_fn.nn import objective
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert objective.training_vector_options() == expected
+    assert objective.compile_options(1, 100)[0].items() >= expected.items()
+    assert ("cpp.simdlen" in objective.compile_options(10**6, 100)[0]) == bool(expected)
 
 
 def test_compile_auto_is_decided_by_the_steps_left_to_train(capfd):
