@@ -122,10 +122,11 @@ def bench_ensemble(args, report):
 
 #: the time-loop builds of the ``loops`` section: inductor options of the trainer's compiled episode
 #: (the trainer's builds take training_vector_options(): AVX2-wide kernels on an AVX-512 CPU)
-LOOPS = {"python_loop": {}, "cpp_loop_apart": {**CPP_LOOP_OPTIONS, **training_vector_options()},
-         "cpp_loop_one_file": {**DEFAULT_OPTIONS, **training_vector_options()},
+_VECTORS = training_vector_options()
+LOOPS = {"python_loop": {}, "cpp_loop_apart": {**CPP_LOOP_OPTIONS, **_VECTORS},
+         "cpp_loop_one_file": {**DEFAULT_OPTIONS, **_VECTORS},
          # inductor's own loop wrapper (each iteration allocates its buffers), without core.loop_pool
-         "cpp_loop_apart_unpooled": {**CPP_LOOP_OPTIONS, **training_vector_options(), "joint_custom_post_pass": None},
+         "cpp_loop_apart_unpooled": {**CPP_LOOP_OPTIONS, **_VECTORS, "joint_custom_post_pass": None},
          # inductor's own vector width (AVX-512's 16 floats where the CPU has it)
          "cpp_loop_apart_wide": CPP_LOOP_OPTIONS}
 
